@@ -1,0 +1,195 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to azure_classic.cloud_services
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Parsers for Service Management response bodies; the only place that reads XML.
+
+Lookups ignore namespaces: real bodies use the windowsazure default namespace, but the documentation
+samples have none, and the parsers should accept both.
+"""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+
+_GUID_RE = re.compile(r"^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$")
+
+
+class ParseError(ValueError):
+    pass
+
+
+def _local(tag):
+    return tag.rsplit("}", 1)[-1]
+
+
+def _root(body):
+    if isinstance(body, bytes):
+        body = body.decode("utf-8-sig", errors="replace")
+    try:
+        return ET.fromstring(body.strip())
+    except ET.ParseError as exc:
+        raise ParseError("the response is not valid XML: %s" % exc) from None
+
+
+def _child(elem, name):
+    if elem is None:
+        return None
+    for child in elem:
+        if _local(child.tag) == name:
+            return child
+    return None
+
+
+def _children(elem, name):
+    return [c for c in (elem if elem is not None else []) if _local(c.tag) == name]
+
+
+def _text(elem, name, default=None):
+    child = _child(elem, name)
+    if child is None:
+        return default
+    if child.text is None:
+        return default if child.attrib.get("{http://www.w3.org/2001/XMLSchema-instance}nil") == "true" else ""
+    return child.text
+
+
+def _int(elem, name):
+    value = _text(elem, name)
+    try:
+        return int(value) if value not in (None, "") else None
+    except ValueError:
+        return None
+
+
+def _bool(elem, name):
+    value = _text(elem, name)
+    return None if value is None else value.strip().lower() == "true"
+
+
+def normalize_request_id(value):
+    """Request ids travel as 32 hex digits; Operation bodies show them as a dashed GUID."""
+    value = (value or "").strip()
+    if not _GUID_RE.match(value):
+        return None
+    return value.replace("-", "").lower()
+
+
+def parse_error(body):
+    """(code, message) of an <Error> body, or (None, None) when the body is not one."""
+    try:
+        root = _root(body)
+    except ParseError:
+        return None, None
+    if _local(root.tag) != "Error":
+        return None, None
+    return _text(root, "Code"), _text(root, "Message")
+
+
+def parse_operation(body):
+    root = _root(body)
+    if _local(root.tag) != "Operation":
+        raise ParseError("expected an Operation, got %s" % _local(root.tag))
+    error = _child(root, "Error")
+    return {
+        "request_id": normalize_request_id(_text(root, "ID")),
+        "status": _text(root, "Status"),
+        "http_status_code": _int(root, "HttpStatusCode"),
+        "error": {"code": _text(error, "Code"), "message": _text(error, "Message")} if error is not None else None,
+    }
+
+
+def _role_instance(elem):
+    return {
+        "role_name": _text(elem, "RoleName"),
+        "instance_name": _text(elem, "InstanceName"),
+        "instance_status": _text(elem, "InstanceStatus"),
+        "upgrade_domain": _int(elem, "InstanceUpgradeDomain"),
+        "fault_domain": _int(elem, "InstanceFaultDomain"),
+        "instance_size": _text(elem, "InstanceSize"),
+        "instance_state_details": _text(elem, "InstanceStateDetails") or None,
+        "ip_address": _text(elem, "IpAddress"),
+        "power_state": _text(elem, "PowerState"),
+        "host_name": _text(elem, "HostName"),
+    }
+
+
+def _deployment(elem):
+    instances = [_role_instance(r) for r in _children(_child(elem, "RoleInstanceList"), "RoleInstance")]
+    roles = [_text(r, "RoleName") for r in _children(_child(elem, "RoleList"), "Role")]
+    for inst in instances:
+        if inst["role_name"] and inst["role_name"] not in roles:
+            roles.append(inst["role_name"])
+    slot = _text(elem, "DeploymentSlot")
+    return {
+        "name": _text(elem, "Name"),
+        "slot": slot.lower() if slot else None,
+        "private_id": _text(elem, "PrivateID"),
+        "status": _text(elem, "Status"),
+        "url": _text(elem, "Url"),
+        "locked": _bool(elem, "Locked"),
+        "upgrade_domain_count": _int(elem, "UpgradeDomainCount"),
+        "sdk_version": _text(elem, "SdkVersion"),
+        "created_time": _text(elem, "CreatedTime"),
+        "last_modified_time": _text(elem, "LastModifiedTime"),
+        "roles": roles,
+        "role_instances": instances,
+    }
+
+
+def parse_deployment(body):
+    root = _root(body)
+    if _local(root.tag) != "Deployment":
+        raise ParseError("expected a Deployment, got %s" % _local(root.tag))
+    return _deployment(root)
+
+
+def _hosted_service(elem):
+    props = _child(elem, "HostedServiceProperties")
+    deployments = _child(elem, "Deployments")
+    return {
+        "name": _text(elem, "ServiceName"),
+        "url": _text(elem, "Url"),
+        "location": _text(props, "Location"),
+        "affinity_group": _text(props, "AffinityGroup"),
+        "status": _text(props, "Status"),
+        "deployments": None if deployments is None else [_deployment(d) for d in _children(deployments, "Deployment")],
+    }
+
+
+def parse_hosted_service(body):
+    root = _root(body)
+    if _local(root.tag) != "HostedService":
+        raise ParseError("expected a HostedService, got %s" % _local(root.tag))
+    return _hosted_service(root)
+
+
+def parse_hosted_services(body):
+    root = _root(body)
+    if _local(root.tag) != "HostedServices":
+        raise ParseError("expected HostedServices, got %s" % _local(root.tag))
+    return [_hosted_service(s) for s in _children(root, "HostedService")]
+
+
+def parse_subscription_operations(body):
+    """(operations, continuation_token) of a List Subscription Operations body."""
+    root = _root(body)
+    if _local(root.tag) != "SubscriptionOperationCollection":
+        raise ParseError("expected SubscriptionOperationCollection, got %s" % _local(root.tag))
+    ops = []
+    for elem in _children(_child(root, "SubscriptionOperations"), "SubscriptionOperation"):
+        status = _child(elem, "OperationStatus")
+        params = {}
+        for param in _children(_child(elem, "OperationParameters"), "OperationParameter"):
+            params[_text(param, "Name")] = _text(param, "Value")
+        ops.append({
+            "request_id": normalize_request_id(_text(elem, "OperationId")),
+            "object_id": _text(elem, "OperationObjectId"),
+            "name": _text(elem, "OperationName"),
+            "parameters": params,
+            "status": _text(status, "Status"),
+            "http_status_code": _int(status, "HttpStatusCode"),
+            "started_time": _text(elem, "OperationStartedTime"),
+            "completed_time": _text(elem, "OperationCompletedTime"),
+        })
+    return ops, _text(root, "ContinuationToken") or None

@@ -1,0 +1,152 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to azure_classic.cloud_services
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Connection options shared by every module and plugin, and the module base class."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlsplit
+
+from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
+
+from ansible_collections.azure_classic.cloud_services.plugins.module_utils import names
+from ansible_collections.azure_classic.cloud_services.plugins.module_utils.errors import (
+    InputError, ServiceManagementError, WaitTimeoutError)
+from ansible_collections.azure_classic.cloud_services.plugins.module_utils.waiter import Deadline
+
+CLOUD_ENDPOINTS = {
+    "AzureCloud": "https://management.core.windows.net",
+    "AzureChinaCloud": "https://management.core.chinacloudapi.cn",
+    "AzureUSGovernment": "https://management.core.usgovcloudapi.net",
+    "AzureGermanCloud": "https://management.core.cloudapi.de",
+}
+DEFAULT_API_VERSION = "2014-10-01"
+OLDEST_API_VERSION = "2010-10-28"
+MAX_TIMEOUT = 3600
+MAX_WAIT_TIMEOUT = 86400
+MAX_RETRIES = 20
+
+CONNECTION_ARGUMENT_SPEC = dict(
+    subscription_id=dict(type="str", fallback=(env_fallback, ["AZURE_SUBSCRIPTION_ID"])),
+    management_certificate=dict(type="path", aliases=["management_cert_path"],
+                                fallback=(env_fallback, ["AZURE_CERT_PATH"])),
+    certificate_password=dict(type="str", no_log=True, fallback=(env_fallback, ["AZURE_CERT_PASSWORD"])),
+    management_url=dict(type="str", fallback=(env_fallback, ["AZURE_MANAGEMENT_URL"])),
+    cloud_environment=dict(type="str", choices=list(CLOUD_ENDPOINTS),
+                           fallback=(env_fallback, ["AZURE_CLOUD_ENVIRONMENT"])),
+    ca_path=dict(type="path", fallback=(env_fallback, ["AZURE_CA_PATH"])),
+    validate_certs=dict(type="bool", default=True),
+    api_version=dict(type="str", default=DEFAULT_API_VERSION),
+    timeout=dict(type="int", default=60),
+    retries=dict(type="int", default=5),
+)
+
+WAIT_TIMEOUT_SPEC = dict(wait_timeout=dict(type="int", default=1200))
+
+_VERSION_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def check_connection_options(options):
+    """Validate the connection options; returns them normalised. Raises InputError, sends nothing."""
+    opts = dict(options)
+    api_version = opts.get("api_version") or DEFAULT_API_VERSION
+    if not _VERSION_RE.match(api_version):
+        raise InputError("api_version %r is not a date like 2014-10-01" % api_version)
+    if api_version < OLDEST_API_VERSION:
+        raise InputError("api_version %s is too old: role-instance operations need %s or later"
+                         % (api_version, OLDEST_API_VERSION))
+    opts["api_version"] = api_version
+    timeout = opts.get("timeout")
+    if timeout is None or not 1 <= timeout <= MAX_TIMEOUT:
+        raise InputError("timeout %r must be between 1 and %d seconds" % (timeout, MAX_TIMEOUT))
+    retries = opts.get("retries")
+    if retries is None or not 0 <= retries <= MAX_RETRIES:
+        raise InputError("retries %r must be between 0 and %d" % (retries, MAX_RETRIES))
+    url = opts.get("management_url")
+    if url:
+        parts = urlsplit(url)
+        if parts.scheme.lower() != "https" or not parts.hostname:
+            raise InputError("management_url %r must be an https:// URL: the service authenticates the client "
+                             "certificate over TLS only" % url)
+        if parts.query or parts.fragment:
+            raise InputError("management_url %r must not carry a query or fragment" % url)
+    if opts.get("subscription_id"):
+        opts["subscription_id"] = names.check_subscription_id(opts["subscription_id"])
+    return opts
+
+
+def check_wait_timeout(value, name="wait_timeout"):
+    if value is None or not 0 <= value <= MAX_WAIT_TIMEOUT:
+        raise InputError("%s %r must be between 0 and %d seconds" % (name, value, MAX_WAIT_TIMEOUT))
+    return value
+
+
+def build_client(options, warn=None):
+    """A ServiceManagementClient from validated connection options (module params or plugin options)."""
+    from ansible_collections.azure_classic.cloud_services.plugins.module_utils.client import (
+        HAS_REQUESTS, ServiceManagementClient)
+    from ansible_collections.azure_classic.cloud_services.plugins.module_utils.credentials import (
+        load_management_certificate)
+    if not HAS_REQUESTS:
+        raise InputError(missing_required_lib("requests"))
+    opts = check_connection_options(options)
+    certificate = load_management_certificate(opts.get("management_certificate"), opts.get("certificate_password"),
+                                              opts.get("subscription_id"))
+    subscription_id = opts.get("subscription_id") or certificate.subscription_id
+    subscription_id = names.check_subscription_id(subscription_id)
+    if opts.get("management_url"):
+        url = opts["management_url"]
+    elif opts.get("cloud_environment"):
+        url = CLOUD_ENDPOINTS[opts["cloud_environment"]]
+    else:
+        url = certificate.management_url or CLOUD_ENDPOINTS["AzureCloud"]
+    if not opts.get("validate_certs", True) and warn:
+        warn("validate_certs is false: the identity of %s is not verified, and the management certificate "
+             "could be presented to an impostor" % urlsplit(url).netloc)
+    return ServiceManagementClient(subscription_id, certificate, url, api_version=opts["api_version"],
+                                   timeout=opts["timeout"], validate_certs=opts.get("validate_certs", True),
+                                   ca_path=opts.get("ca_path"), retries=opts["retries"], warn=warn)
+
+
+class ServiceManagementModule:
+    """AnsibleModule with the connection options, one client, and structured failures."""
+
+    def __init__(self, argument_spec, **kwargs):
+        spec = dict(CONNECTION_ARGUMENT_SPEC)
+        spec.update(argument_spec)
+        self.module = AnsibleModule(argument_spec=spec, **kwargs)
+        self.params = self.module.params
+        self.check_mode = self.module.check_mode
+        self._client = None
+
+    @property
+    def client(self):
+        if self._client is None:
+            self._client = build_client(self.params, warn=self.module.warn)
+        return self._client
+
+    def deadline(self, seconds):
+        return Deadline(seconds)
+
+    def run(self, action):
+        """Run ``action(self, result)``; it fills ``result`` as it goes, so a failure after a request was
+        accepted still reports ``changed`` and the ``request_id``. Every error becomes a clean failure."""
+        result = {"changed": False}
+        try:
+            action(self, result)
+        except WaitTimeoutError as err:
+            self._fail(err, result, timed_out=True)
+        except ServiceManagementError as err:
+            self._fail(err, result)
+        finally:
+            if self._client is not None:
+                self._client.close()
+        self.module.exit_json(**result)
+
+    def _fail(self, err, result, **extra):
+        result = dict(result, **extra)
+        if err.request_id and not result.get("request_id"):
+            result["request_id"] = err.request_id
+        result["error"] = err.to_dict()
+        self.module.fail_json(msg=err.readable(), **result)

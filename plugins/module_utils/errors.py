@@ -1,0 +1,71 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to azure_classic.cloud_services
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Errors raised by the Service Management client; each carries one structured value for users."""
+
+from __future__ import annotations
+
+# What to check, by error code, appended to the readable message.
+HINTS = {
+    "ForbiddenError": "check that the management certificate is uploaded to this subscription and that "
+                      "subscription_id is right",
+    "AuthenticationFailed": "check that the management certificate is uploaded to this subscription",
+    "ResourceNotFound": "check the cloud service, deployment slot or name, and role instance name",
+    "ConflictError": "another operation holds the deployment's lock; wait for it or raise wait_timeout",
+    "TooManyRequests": "the service is throttling this subscription; retry later or raise retries",
+    "InternalError": "the service failed; retry later",
+    "MissingOrIncorrectVersionHeader": "check api_version",
+}
+
+
+class ServiceManagementError(Exception):
+    """An error from the service, or one found before any request was sent (http_status None)."""
+
+    def __init__(self, message, code=None, http_status=None, request_id=None, hint=None):
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.http_status = http_status
+        self.request_id = request_id
+        self.hint = hint if hint is not None else HINTS.get(code)
+
+    def to_dict(self):
+        return {"code": self.code, "message": self.message, "http_status": self.http_status,
+                "request_id": self.request_id}
+
+    def readable(self, context=None):
+        """One sentence for ``msg``: what failed, the service's words, what to check."""
+        parts = []
+        if context:
+            parts.append(context + ":")
+        if self.http_status:
+            parts.append("%s %s:" % (self.http_status, self.code or "error"))
+        parts.append(self.message.rstrip("."))
+        text = " ".join(parts)
+        if self.hint:
+            text += " (%s)" % self.hint
+        return text
+
+
+class InputError(ServiceManagementError):
+    """Bad input found locally; no request was sent."""
+
+
+class CredentialError(InputError):
+    """The management certificate could not be read or used."""
+
+
+class TransportError(ServiceManagementError):
+    """The service could not be reached (after retries)."""
+
+
+class AmbiguousRequestError(ServiceManagementError):
+    """A mutating request was sent but its answer was lost: the operation may have started."""
+
+
+class WaitTimeoutError(ServiceManagementError):
+    """A wait ran out of time; the operation is still running (it was not failed by us)."""
+
+    def __init__(self, message, request_id=None, last_status=None):
+        super().__init__(message, code="WaitTimeout", request_id=request_id, hint="")
+        self.last_status = last_status

@@ -1,0 +1,64 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to azure_classic.cloud_services
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Waiting on a monotonic clock with a polling interval that grows with the time already waited.
+
+Polling every max(MIN_INTERVAL, GROWTH x elapsed) notices the end of a short operation within half a
+second and of a long one within a tenth of its duration, with a number of polls that grows only with
+the logarithm of the duration (about 60 for ten minutes), where a fixed interval must choose between
+the two.
+"""
+
+from __future__ import annotations
+
+import time
+
+MIN_INTERVAL = 0.5
+GROWTH = 0.1
+MAX_INTERVAL = 60.0
+
+
+def next_interval(elapsed, min_interval=MIN_INTERVAL, growth=GROWTH, max_interval=MAX_INTERVAL):
+    return min(max(min_interval, growth * elapsed), max_interval)
+
+
+class Deadline:
+    """A wall-clock budget measured on the monotonic clock."""
+
+    def __init__(self, seconds, clock=time.monotonic, started=None):
+        self.clock = clock
+        self.started = clock() if started is None else started
+        self.seconds = seconds
+
+    @property
+    def elapsed(self):
+        return self.clock() - self.started
+
+    @property
+    def remaining(self):
+        return self.seconds - self.elapsed
+
+    def expired(self):
+        return self.remaining <= 0
+
+
+def wait_until(probe, done, deadline, sleep=time.sleep, on_poll=None):
+    """Call ``probe()`` until ``done(value)`` or the deadline passes.
+
+    Returns ``(satisfied, value, polls)``. The first probe is made one interval after the deadline
+    started, since an operation that was just accepted is never already finished.
+    """
+    polls = 0
+    value = None
+    while True:
+        wait = min(next_interval(deadline.elapsed), max(deadline.remaining, 0))
+        if wait > 0:
+            sleep(wait)
+        value = probe()
+        polls += 1
+        if on_poll:
+            on_poll(value)
+        if done(value):
+            return True, value, polls
+        if deadline.expired():
+            return False, value, polls

@@ -1,0 +1,212 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: contributors to azure_classic.cloud_services
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: role_instance_reimage
+short_description: Reimage a role instance of an Azure cloud service (classic)
+version_added: 0.1.0
+description:
+  - Reinstalls the guest operating system of one web or worker role instance through the Service Management
+    API (Reimage Role Instance), and by default waits for the asynchronous operation to end.
+  - The instance is out of service while it is reimaged; data on its local disk (local storage resources
+    included) may be lost.
+  - The deployment is addressed by slot (O(deployment_slot)) or by name (O(deployment_name)).
+  - To reimage many instances without cutting availability, use the P(azure_classic.cloud_services.rolling_reimage#role) role.
+author:
+  - azure_classic.cloud_services contributors
+options:
+  cloud_service:
+    description: Name of the cloud service (hosted service).
+    type: str
+    required: true
+    aliases: [service_name]
+  deployment_slot:
+    description:
+      - Slot of the deployment, V(production) or V(staging) (any case).
+      - Exactly one of O(deployment_slot) and O(deployment_name) is required.
+    type: str
+  deployment_name:
+    description: Name of the deployment.
+    type: str
+  role_instance:
+    description: Name of the role instance, for example C(WebRole1_IN_0).
+    type: str
+    required: true
+    aliases: [instance_name]
+  wait:
+    description:
+      - Wait until the operation has ended (Succeeded or Failed).
+      - With V(false) the module returns as soon as the service accepted the request; follow it with
+        M(azure_classic.cloud_services.operation_status).
+    type: bool
+    default: true
+  wait_for_ready:
+    description:
+      - After the operation succeeded, also wait until the instance reports C(ReadyRole) again.
+      - Fails at once when the instance reaches a state it does not leave by itself (for example C(FailedStartingRole)).
+      - Only with O(wait=true).
+    type: bool
+    default: false
+  ready_timeout:
+    description: How long to wait, in seconds, for C(ReadyRole) when O(wait_for_ready=true).
+    type: int
+    default: 1200
+extends_documentation_fragment:
+  - azure_classic.cloud_services.connection
+  - azure_classic.cloud_services.connection.wait
+  - azure_classic.cloud_services.attributes
+  - azure_classic.cloud_services.attributes.actiongroup
+attributes:
+  check_mode:
+    support: full
+    details:
+      - Checks that the deployment and the instance exist and reports C(changed=true) without sending the reimage.
+  diff_mode:
+    support: none
+seealso:
+  - module: azure_classic.cloud_services.operation_status
+  - module: azure_classic.cloud_services.deployment_info
+"""
+
+EXAMPLES = r"""
+- name: Reimage an instance of the production deployment and wait for the operation
+  azure_classic.cloud_services.role_instance_reimage:
+    subscription_id: 3f2b3c1e-0000-4000-8000-000000000001
+    management_certificate: /etc/azure/management.pem
+    cloud_service: contoso-web
+    deployment_slot: production
+    role_instance: WebRole1_IN_0
+  delegate_to: localhost
+
+- name: Reimage by deployment name and wait until the instance is ReadyRole again
+  azure_classic.cloud_services.role_instance_reimage:
+    cloud_service: contoso-web
+    deployment_name: contoso-web-prod
+    role_instance: WorkerRole1_IN_2
+    wait_for_ready: true
+  delegate_to: localhost
+
+- name: Start a reimage without waiting
+  azure_classic.cloud_services.role_instance_reimage:
+    cloud_service: contoso-web
+    deployment_slot: staging
+    role_instance: WebRole1_IN_1
+    wait: false
+  delegate_to: localhost
+  register: reimage
+
+- name: Follow the operation later
+  azure_classic.cloud_services.operation_status:
+    request_id: "{{ reimage.request_id }}"
+    wait: true
+  delegate_to: localhost
+
+- name: Share the connection options through module_defaults
+  module_defaults:
+    group/azure_classic.cloud_services.cloud_services:
+      subscription_id: "{{ azure_subscription_id }}"
+      management_certificate: "{{ azure_cert_path }}"
+  block:
+    - name: Reimage with the group defaults
+      azure_classic.cloud_services.role_instance_reimage:
+        cloud_service: contoso-web
+        deployment_slot: production
+        role_instance: WebRole1_IN_2
+      delegate_to: localhost
+
+# Ad hoc, with AZURE_SUBSCRIPTION_ID and AZURE_CERT_PATH exported:
+# ansible localhost -m azure_classic.cloud_services.role_instance_reimage \
+#   -a 'cloud_service=contoso-web deployment_slot=production role_instance=WebRole1_IN_0'
+"""
+
+RETURN = r"""
+request_id:
+  description: The operation's request id (C(x-ms-request-id)), 32 hex digits. Null in check mode.
+  returned: always
+  type: str
+  sample: 904b574f8c60b8cd9906593a7c53b6d5
+status:
+  description:
+    - State of the operation when the module returned, V(InProgress), V(Succeeded) or V(Failed).
+    - Null in check mode.
+  returned: always
+  type: str
+  sample: Succeeded
+http_status_code:
+  description: The HTTP status the operation ended with.
+  returned: when the operation ended
+  type: int
+  sample: 200
+error:
+  description: The error, when the task failed.
+  returned: on failure
+  type: dict
+  contains:
+    code:
+      description: Error code from the service (for example C(ResourceNotFound)), or one of the module's own.
+      type: str
+    message:
+      description: The service's message.
+      type: str
+    http_status:
+      description: HTTP status of the failing answer; null for errors found before any request was sent.
+      type: int
+    request_id:
+      description: Request id of the failing request or operation.
+      type: str
+timed_out:
+  description: True when the wait ran out of time; the operation goes on and can be followed with O(request_id).
+  returned: when the wait timed out
+  type: bool
+cloud_service:
+  description: The cloud service addressed.
+  returned: always
+  type: str
+  sample: contoso-web
+deployment_name:
+  description: Name of the deployment addressed.
+  returned: always
+  type: str
+  sample: contoso-web-prod
+deployment_slot:
+  description: Slot of the deployment addressed, in lower case.
+  returned: always
+  type: str
+  sample: production
+role_instance:
+  description: The role instance addressed.
+  returned: always
+  type: str
+  sample: WebRole1_IN_0
+instance_status:
+  description: The instance's status after O(wait_for_ready).
+  returned: when O(wait_for_ready=true) and the instance became ready
+  type: str
+  sample: ReadyRole
+"""
+
+from ansible_collections.azure_classic.cloud_services.plugins.module_utils.actions import (
+    ADDRESS_KWARGS, ADDRESS_SPEC, role_instance_operation)
+from ansible_collections.azure_classic.cloud_services.plugins.module_utils.common import (
+    WAIT_TIMEOUT_SPEC, ServiceManagementModule)
+
+
+def main():
+    argument_spec = dict(
+        ADDRESS_SPEC,
+        role_instance=dict(type="str", required=True, aliases=["instance_name"]),
+        wait=dict(type="bool", default=True),
+        wait_for_ready=dict(type="bool", default=False),
+        ready_timeout=dict(type="int", default=1200),
+        **WAIT_TIMEOUT_SPEC
+    )
+    module = ServiceManagementModule(argument_spec, supports_check_mode=True, **ADDRESS_KWARGS)
+    module.run(role_instance_operation("reimage"))
+
+
+if __name__ == "__main__":
+    main()

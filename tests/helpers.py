@@ -1,0 +1,138 @@
+"""Test helpers shared by the emulator, unit and integration suites (not shipped)."""
+import json
+import os
+import pathlib
+import subprocess
+import sys
+import time
+
+import requests
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+RECORDINGS = ROOT.parent / "shared" / "reference" / "asm" / "recordings"
+COLLECTIONS = ROOT / "tests" / "output" / "collections"
+
+
+def ensure_collection_path():
+    """Make the checkout importable as ansible_collections.azure_classic.cloud_services."""
+    link = COLLECTIONS / "ansible_collections" / "azure_classic" / "cloud_services"
+    if not link.exists():
+        link.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            link.symlink_to(ROOT, target_is_directory=True)
+        except FileExistsError:
+            pass
+    if str(COLLECTIONS) not in sys.path:
+        sys.path.insert(0, str(COLLECTIONS))
+    return COLLECTIONS
+
+
+class EmulatorHandle:
+    """A running emulator plus helpers to drive its admin API and run ansible against it."""
+
+    def __init__(self, info, server=None):
+        self.info = info
+        self.server = server
+        self.admin = info["admin_url"]
+        self.url = info["management_url"]
+        self.subscription_id = info["subscription_id"]
+
+    def _admin(self, method, path, payload=None):
+        response = requests.request(method, "%s/%s" % (self.admin, path), json=payload,
+                                    verify=self.info["ca_path"], timeout=30)
+        response.raise_for_status()
+        return response.json()
+
+    def reset(self):
+        self._admin("DELETE", "faults")
+        return self._admin("POST", "reset")
+
+    def topology(self, spec):
+        return self._admin("POST", "topology", spec)
+
+    def fault(self, **spec):
+        return self._admin("POST", "faults", spec)
+
+    def timing(self, **values):
+        return self._admin("POST", "timing", values)
+
+    def events(self, kind=None):
+        events = self._admin("GET", "events")
+        return [e for e in events if kind is None or e["kind"] == kind]
+
+    def requests_made(self, method=None, query_contains=None):
+        return [e for e in self.events("request")
+                if (method is None or e["method"] == method)
+                and (query_contains is None or query_contains in (e["query"] or ""))]
+
+    def accepted(self, comp="reimage"):
+        """Accepted (202) role-instance operations of one kind, dropped answers included."""
+        return [e for e in self.requests_made("POST", "comp=" + comp) if e["status"] == 202]
+
+    def availability(self):
+        return self._admin("GET", "availability")
+
+    def env(self, **extra):
+        """Environment for an ansible run: the collection on the path, connection through AZURE_* vars."""
+        env = dict(os.environ)
+        env.update({
+            "ANSIBLE_COLLECTIONS_PATH": str(ensure_collection_path()),
+            "ANSIBLE_LOCALHOST_WARNING": "false", "ANSIBLE_INVENTORY_UNPARSED_WARNING": "false",
+            "ANSIBLE_NOCOLOR": "1", "ANSIBLE_FORCE_COLOR": "0", "ANSIBLE_STDOUT_CALLBACK": "default",
+            "ANSIBLE_RETRY_FILES_ENABLED": "false", "ANSIBLE_PYTHON_INTERPRETER": sys.executable,
+            "AZURE_SUBSCRIPTION_ID": self.subscription_id, "AZURE_CERT_PATH": self.info["certificate_path"],
+            "AZURE_MANAGEMENT_URL": self.url, "AZURE_CA_PATH": self.info["ca_path"],
+        })
+        env.pop("AZURE_CERT_PASSWORD", None)
+        for key, value in extra.items():
+            if value is None:
+                env.pop(key, None)
+            else:
+                env[key] = value
+        return env
+
+
+def bin_path(name):
+    candidate = pathlib.Path(sys.executable).parent / name
+    return str(candidate) if candidate.exists() else name
+
+
+def run_adhoc(emu, module, args, env=None, extra=(), timeout=300):
+    """``ansible localhost -m MODULE -a ARGS`` with JSON output; returns (rc, result dict, raw output)."""
+    environment = emu.env(**(env or {}))
+    cmd = [bin_path("ansible"), "localhost", "-m", "azure_classic.cloud_services." + module,
+           "-a", json.dumps(args) if isinstance(args, dict) else args, *extra]
+    proc = subprocess.run(cmd, env=environment, capture_output=True, text=True, timeout=timeout,
+                          stdin=subprocess.DEVNULL, check=False)
+    return proc.returncode, _parse_adhoc(proc.stdout), proc.stdout + proc.stderr
+
+
+def _parse_adhoc(stdout):
+    """The JSON object ansible prints after 'localhost | STATUS =>'."""
+    marker = stdout.find("=> {")
+    if marker < 0:
+        return {}
+    text = stdout[marker + 3:]
+    depth = 0
+    for index, char in enumerate(text):
+        depth += char == "{"
+        depth -= char == "}"
+        if depth == 0:
+            try:
+                return json.loads(text[:index + 1])
+            except ValueError:
+                return {}
+    return {}
+
+
+def run_playbook(emu, playbook_text, tmp_path, env=None, extra=(), timeout=600, inventory=None):
+    """Write and run a playbook; returns the CompletedProcess (stdout+stderr in .output)."""
+    playbook = pathlib.Path(tmp_path) / ("play_%d.yml" % int(time.time() * 1000))
+    playbook.write_text(playbook_text)
+    cmd = [bin_path("ansible-playbook"), str(playbook), *extra]
+    if inventory:
+        cmd += ["-i", str(inventory)]
+    proc = subprocess.run(cmd, env=emu.env(**(env or {})), capture_output=True, text=True, timeout=timeout,
+                          stdin=subprocess.DEVNULL, check=False)
+    proc.output = proc.stdout + proc.stderr
+    return proc

@@ -1,0 +1,123 @@
+"""The parsers against every relevant body recorded from the live service."""
+import re
+
+import pytest
+
+from ansible_collections.azure_classic.cloud_services.plugins.module_utils import asm_xml
+
+
+def _bodies(recordings, pattern):
+    return sorted((recordings / "bodies").glob(pattern))
+
+
+def test_every_recorded_deployment_parses(recordings):
+    files = _bodies(recordings, "*_Deployment_200*.xml")
+    assert len(files) >= 15
+    for path in files:
+        text = path.read_text(encoding="utf-8")
+        deployment = asm_xml.parse_deployment(text)
+        assert deployment["name"] and deployment["slot"] in ("production", "staging"), path.name
+        assert len(deployment["role_instances"]) == text.count("<RoleInstance>"), path.name
+        assert deployment["locked"] is False
+        assert deployment["upgrade_domain_count"] >= 1
+        for inst in deployment["role_instances"]:
+            assert inst["instance_name"] and inst["role_name"] in deployment["roles"]
+            assert isinstance(inst["upgrade_domain"], int) and isinstance(inst["fault_domain"], int)
+            assert inst["instance_status"] and inst["power_state"]
+
+
+def test_recorded_deployment_fields(recordings):
+    dep = asm_xml.parse_deployment(
+        (recordings / "bodies" / "py_test_change_deployment_configuration_03_Deployment_200.xml").read_text())
+    assert dep["status"] == "SuspendedTransitioning"
+    assert [(i["upgrade_domain"], i["fault_domain"]) for i in dep["role_instances"]] == [(0, 0), (1, 1), (2, 0), (3, 1)]
+    assert sorted({i["instance_status"] for i in dep["role_instances"]}) == ["CreatingVM", "StoppedVM"]
+
+
+def test_iaas_fixtures_parse_with_host_names(recordings):
+    files = [p for p in (recordings / "libcloud").glob("*deploymentslots_Production.xml") if "<Deployment" in p.read_text()]
+    assert files
+    for path in files:
+        dep = asm_xml.parse_deployment(path.read_text())
+        assert all(i["host_name"] for i in dep["role_instances"])
+
+
+def test_every_recorded_operation_parses(recordings):
+    # Two recorded "Operation" bodies belong to the Websites API (<Id>, not <ID>); they are not ASM's.
+    files = [p for p in _bodies(recordings, "*_Operation_200.xml") if "<ID>" in p.read_text(encoding="utf-8")]
+    assert len(files) >= 20
+    for path in files:
+        text = path.read_text(encoding="utf-8")
+        op = asm_xml.parse_operation(text)
+        assert re.fullmatch(r"[0-9a-f]{32}", op["request_id"])
+        assert op["request_id"] == re.search(r"<ID>([^<]+)</ID>", text).group(1).replace("-", "")
+        assert op["status"] in ("InProgress", "Succeeded", "Failed")
+        assert (op["http_status_code"] is None) == (op["status"] == "InProgress")
+        assert (op["error"] is not None) == (op["status"] == "Failed")
+
+
+def test_failed_operation_sample(recordings):
+    import json
+    samples = json.loads((recordings / "extracted" / "operation_status_samples.json").read_text())
+    failed = [s for s in samples if "<Status>Failed</Status>" in s.get("response_body", "")]
+    assert failed
+    op = asm_xml.parse_operation(failed[0]["response_body"])
+    assert op["http_status_code"] == 400 and op["error"]["code"] == "BadRequest" and op["error"]["message"]
+
+
+def test_every_recorded_error_parses(recordings):
+    files = _bodies(recordings, "*_Error_*.xml") + sorted((recordings / "libcloud").glob("*.xml"))
+    seen = 0
+    for path in files:
+        text = path.read_text(encoding="utf-8")
+        if "<Error" not in text[:80]:
+            continue
+        code, message = asm_xml.parse_error(text)
+        assert code and message, path.name
+        seen += 1
+    assert seen >= 20
+    assert asm_xml.parse_error("<Deployment/>") == (None, None)
+    assert asm_xml.parse_error("not xml") == (None, None)
+
+
+def test_hosted_service_with_embedded_deployments(recordings):
+    svc = asm_xml.parse_hosted_service((recordings / "bodies" /
+                                        "py_test_get_hosted_service_properties_with_embed_detail_03_HostedService_200.xml").read_text())
+    assert svc["name"] == "utsvc75f61e6c" and svc["location"] == "West US"
+    assert len(svc["deployments"]) == 1 and len(svc["deployments"][0]["role_instances"]) == 2
+
+
+def test_hosted_service_without_deployments(recordings):
+    for path in (recordings / "libcloud").glob("*hostedservices_testdcabc.xml"):
+        if "<HostedService " in path.read_text():
+            svc = asm_xml.parse_hosted_service(path.read_text())
+            assert svc["deployments"] in (None, [])
+
+
+def test_wrong_root_is_refused():
+    with pytest.raises(asm_xml.ParseError):
+        asm_xml.parse_deployment("<Operation/>")
+    with pytest.raises(asm_xml.ParseError):
+        asm_xml.parse_operation("<<<")
+
+
+def test_namespace_free_documentation_samples_parse():
+    op = asm_xml.parse_operation("<?xml version='1.0'?><Operation><ID>904b574f-8c60-b8cd-9906-593a7c53b6d5</ID>"
+                                 "<Status>Succeeded</Status><HttpStatusCode>200</HttpStatusCode></Operation>")
+    assert op == {"request_id": "904b574f8c60b8cd9906593a7c53b6d5", "status": "Succeeded", "http_status_code": 200,
+                  "error": None}
+
+
+def test_subscription_operations():
+    body = ('<SubscriptionOperationCollection xmlns="http://schemas.microsoft.com/windowsazure"><SubscriptionOperations>'
+            '<SubscriptionOperation><OperationId>904b574f-8c60-b8cd-9906-593a7c53b6d5</OperationId>'
+            '<OperationObjectId>/s/services/hostedservices/a</OperationObjectId><OperationName>ReimageRoleInstance'
+            '</OperationName><OperationParameters xmlns:d2p1="x"><OperationParameter><d2p1:Name>roleInstanceName'
+            '</d2p1:Name><d2p1:Value>W_IN_0</d2p1:Value></OperationParameter></OperationParameters><OperationStatus>'
+            '<ID>904b574f-8c60-b8cd-9906-593a7c53b6d5</ID><Status>InProgress</Status></OperationStatus>'
+            '<OperationStartedTime>2026-01-01T00:00:00Z</OperationStartedTime></SubscriptionOperation>'
+            '</SubscriptionOperations><ContinuationToken>abc</ContinuationToken></SubscriptionOperationCollection>')
+    ops, token = asm_xml.parse_subscription_operations(body)
+    assert token == "abc"
+    assert ops[0]["request_id"] == "904b574f8c60b8cd9906593a7c53b6d5"
+    assert ops[0]["parameters"] == {"roleInstanceName": "W_IN_0"} and ops[0]["http_status_code"] is None

@@ -1,0 +1,58 @@
+"""The polling schedule: prompt for short operations, sparing for long ones, bounded by the deadline."""
+import pytest
+
+from ansible_collections.azure_classic.cloud_services.plugins.module_utils.waiter import (
+    Deadline, next_interval, wait_until)
+
+
+class FakeClock:
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self):
+        return self.now
+
+    def sleep(self, seconds):
+        assert seconds >= 0
+        self.now += seconds
+
+
+def _simulate(duration, budget=10000):
+    clock = FakeClock()
+    start = clock.now
+    deadline = Deadline(budget, clock=clock)
+    done, value, polls = wait_until(lambda: clock.now - start >= duration, bool, deadline, clock.sleep)
+    return done, polls, (clock.now - start) - duration
+
+
+@pytest.mark.parametrize("duration", [0.3, 2, 5, 31, 60, 161, 214, 600])
+def test_completion_is_noticed_promptly(duration):
+    done, polls, late = _simulate(duration)
+    assert done
+    assert late <= max(0.5, 0.1 * duration) + 1e-9
+
+
+def test_polls_grow_logarithmically():
+    assert _simulate(5)[1] == 10
+    assert _simulate(60)[1] <= 37
+    assert _simulate(600)[1] <= 61
+    assert _simulate(3600)[1] <= 160
+
+
+def test_timeout_stops_at_the_deadline():
+    clock = FakeClock()
+    deadline = Deadline(7, clock=clock)
+    done, value, polls = wait_until(lambda: False, bool, deadline, clock.sleep)
+    assert not done and clock.now - 1000.0 == pytest.approx(7)
+
+
+def test_zero_budget_probes_once():
+    clock = FakeClock()
+    done, value, polls = wait_until(lambda: "x", lambda v: False, Deadline(0, clock=clock), clock.sleep)
+    assert polls == 1 and not done and clock.now == 1000.0
+
+
+def test_interval_bounds():
+    assert next_interval(0) == 0.5
+    assert next_interval(100) == pytest.approx(10)
+    assert next_interval(10000) == 60
