@@ -72,9 +72,9 @@ options:
     default: 5
 notes:
   - Environment variables are read on the host that runs the module; run these modules on the controller
-    (C(connection: local) or C(delegate_to: localhost)).
+    (with C(connection=local) or C(delegate_to=localhost)).
   - A mutating request that gets 409 C(ConflictError) because another operation holds the deployment's lock
-    waits for that operation to end, within O(wait_timeout), and is then sent again.
+    waits for that operation to end, within the wait budget of the module, and is then sent again.
   - When the answer to a mutating request is lost, the operation is looked up with List Subscription Operations
     and adopted if the service started it; it is sent again only when the service shows no such operation.
 requirements:

@@ -13,7 +13,7 @@ description:
   - Reads Get Deployment by slot or by name and returns the deployment and every role instance with its
     status, power state, upgrade domain and fault domain.
 author:
-  - azure_classic.cloud_services contributors
+  - Azure Classic Maintainers (@azure-classic)
 options:
   cloud_service:
     description: Name of the cloud service (hosted service).

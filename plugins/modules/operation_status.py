@@ -15,7 +15,7 @@ description:
   - With O(wait=true) polls until the operation is no longer C(InProgress).
   - Every call asks the service; nothing is cached.
 author:
-  - azure_classic.cloud_services contributors
+  - Azure Classic Maintainers (@azure-classic)
 options:
   request_id:
     description: The operation's request id, as 32 hex digits or in GUID form.

@@ -17,7 +17,7 @@ description:
   - The deployment is addressed by slot (O(deployment_slot)) or by name (O(deployment_name)).
   - To reimage many instances without cutting availability, use the P(azure_classic.cloud_services.rolling_reimage#role) role.
 author:
-  - azure_classic.cloud_services contributors
+  - Azure Classic Maintainers (@azure-classic)
 options:
   cloud_service:
     description: Name of the cloud service (hosted service).
@@ -159,7 +159,7 @@ error:
       description: Request id of the failing request or operation.
       type: str
 timed_out:
-  description: True when the wait ran out of time; the operation goes on and can be followed with O(request_id).
+  description: True when the wait ran out of time; the operation goes on and can be followed with RV(request_id).
   returned: when the wait timed out
   type: bool
 cloud_service:

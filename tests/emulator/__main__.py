@@ -45,8 +45,8 @@ def main(argv=None):
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     info = server.start()
-    print("emulator listening: %s" % json.dumps({"management_url": info["management_url"],
-                                                   "subscription_id": info["subscription_id"]}), flush=True)
+    summary = {"management_url": info["management_url"], "subscription_id": info["subscription_id"]}
+    print("emulator listening: %s" % json.dumps(summary), flush=True)
     stopped.wait()
     server.stop()
     return 0

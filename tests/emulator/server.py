@@ -222,7 +222,7 @@ class Handler(BaseHTTPRequestHandler):
                 raise _not_found("The deployment name '%s' does not exist." % key)
         else:
             raise _not_found("The resource was not found.")
-        return svc, dep
+        return dep
 
     def _read_service(self, rest, query):
         emu = self.emulator
@@ -239,7 +239,7 @@ class Handler(BaseHTTPRequestHandler):
                 deployments = [emu.deployment_view(d) for d in svc["deployments"].values()]
             return 200, wire.hosted_service(base_url, emu.subscription_id, svc, deployments), {}
         if len(rest) == 3:
-            _, dep = self._find_deployment(rest[0], rest[1], rest[2])
+            dep = self._find_deployment(rest[0], rest[1], rest[2])
             return 200, wire.deployment(*emu.deployment_view(dep)), {}
         raise _not_found("The resource was not found.")
 
@@ -254,7 +254,7 @@ class Handler(BaseHTTPRequestHandler):
         if comp == "rebuild" and query.get("resources", "").lower() != "alllocaldrives":
             raise ApiError(400, "MissingOrInvalidRequiredQueryParameter",
                            "The required query parameter 'resources' is missing or invalid.")
-        _, dep = self._find_deployment(rest[0], rest[1], rest[2])
+        dep = self._find_deployment(rest[0], rest[1], rest[2])
         inst = emu.instance(dep, rest[4])
         if inst is None:
             raise _not_found("Role instance name is not valid.")

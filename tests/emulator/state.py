@@ -219,7 +219,7 @@ class Emulator:
         now = time.time() if now is None else now
         with self.lock:
             while self.schedule and self.schedule[0][0] <= now:
-                when, _, action = heapq.heappop(self.schedule)
+                when, order, action = heapq.heappop(self.schedule)  # pylint: disable=unused-variable
                 action(when)
 
     # -- events -----------------------------------------------------------------
@@ -247,7 +247,7 @@ class Emulator:
             avail["unavailable"].add((inst["name"], inst["upgrade_domain"]))
         avail["max_unavailable_instances"] = max(avail["max_unavailable_instances"], len(avail["unavailable"]))
         avail["max_unavailable_upgrade_domains"] = max(
-            avail["max_unavailable_upgrade_domains"], len({ud for _, ud in avail["unavailable"]}))
+            avail["max_unavailable_upgrade_domains"], len({ud for name, ud in avail["unavailable"]}))
 
     def availability_report(self):
         with self.lock:

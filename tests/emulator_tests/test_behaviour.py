@@ -45,7 +45,7 @@ def test_reboot_has_its_own_path(api, emulator):
 def test_status_fault_with_skip_and_times(api, emulator):
     emulator.fault(method="GET", path="/deploymentslots/", skip=1, times=2, action={"status": 503})
     path = "/services/hostedservices/contoso-web/deploymentslots/production"
-    codes = [api("GET", path).status_code for _ in range(4)]
+    codes = [api("GET", path).status_code for attempt in range(4)]
     assert codes == [200, 503, 503, 200]
     body = api("GET", "/services/hostedservices")  # not matched by the fault
     assert body.status_code == 200
@@ -116,8 +116,8 @@ def test_failed_operation_and_stuck_instance(api, emulator):
 
 def test_admin_rejects_bad_input(emulator):
     for path, payload in (("faults", {"action": {"explode": 1}}), ("topology", {"cloud_services": "x"})):
-        response = requests.post("%s/%s" % (emulator.admin, path), json=payload, verify=emulator.info["ca_path"],
-                                  timeout=10)
+        url = "%s/%s" % (emulator.admin, path)
+        response = requests.post(url, json=payload, verify=emulator.info["ca_path"], timeout=10)
         assert response.status_code == 400 and "error" in response.json()
 
 
@@ -127,8 +127,9 @@ def test_list_subscription_operations_filters_and_pages(api, emulator):
     for instance in ("WebRole1_IN_0", "WebRole1_IN_1", "WorkerRole1_IN_0"):
         ids.append(api.reimage(instance).headers["x-ms-request-id"])
         time.sleep(0.15)
-    window = "StartTime=%s&EndTime=%s" % (time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 60)),
-                                           time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 60)))
+    start = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 60))
+    end = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 60))
+    window = "StartTime=%s&EndTime=%s" % (start, end)
     first = api("GET", "/operations?" + window).text
     assert first.count("<SubscriptionOperation>") == 2 and "<ContinuationToken>2</ContinuationToken>" in first
     second = api("GET", "/operations?%s&ContinuationToken=2" % window).text
@@ -158,10 +159,10 @@ def test_large_topology_loads_fast_and_serves(api, emulator):
 def test_200_concurrent_polling_clients(api, emulator):
     request_id = api.reimage().headers["x-ms-request-id"]
 
-    def poll(_):
+    def poll(client_number):  # pylint: disable=unused-argument
         session = requests.Session()
         codes = []
-        for _ in range(3):
+        for attempt in range(3):  # pylint: disable=unused-variable
             codes.append(session.get("%s/%s/operations/%s" % (emulator.url, emulator.subscription_id, request_id),
                                      cert=emulator.info["certificate_path"], verify=emulator.info["ca_path"],
                                      headers={"x-ms-version": "2014-10-01"}, timeout=60).status_code)
@@ -209,12 +210,14 @@ def test_publishsettings_and_pfx_are_usable(emulator):
     import xml.etree.ElementTree as ET
     info = emulator.info
     with open(info["pfx_path"], "rb") as handle:
-        key, cert, _ = pkcs12.load_key_and_certificates(handle.read(), info["pfx_password"].encode())
+        key, cert, chain = pkcs12.load_key_and_certificates(handle.read(), info["pfx_password"].encode())
+    assert not chain
     assert key.key_size >= 2048
     root = ET.parse(info["publish_settings_path"]).getroot()
     profile = root.find("PublishProfile")
     assert profile.get("SchemaVersion") == "2.0"
     sub = profile.find("Subscription")
     assert sub.get("Id") == emulator.subscription_id and sub.get("ServiceManagementUrl") == emulator.url
-    key2, cert2, _ = pkcs12.load_key_and_certificates(base64.b64decode(sub.get("ManagementCertificate")), b"")
+    key2, cert2, chain2 = pkcs12.load_key_and_certificates(base64.b64decode(sub.get("ManagementCertificate")), b"")
+    assert key2.key_size >= 2048 and not chain2
     assert cert2 == cert

@@ -1,8 +1,5 @@
 """role_instance_reimage, operation_status and deployment_info through real ansible runs."""
-import json
-import os
 import re
-import time
 
 import pytest
 import requests

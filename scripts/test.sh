@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh machine: bash scripts/test.sh
+# Sets up .venv/ and .venv-oldest/ inside the checkout, then runs, in order: ansible-test sanity and
+# units, ansible-lint, the changelog lint, the emulator's tests, the unit tests and the integration tests
+# (real ansible against the emulator) on the newest ansible-core we claim, and the integration tests
+# again on the oldest. Set QUICK=1 to skip ansible-test sanity (the slowest step) while iterating.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+bash scripts/bootstrap.sh --oldest
+export PATH="$root/.venv/bin:$PATH"
+export ANSIBLE_COLLECTIONS_PATH="$root/tests/output/collections"
+export ASM_RECORDINGS="${ASM_RECORDINGS:-$root/../shared/reference/asm/recordings}"
+export PYTHONDONTWRITEBYTECODE=1
+step() { printf '\n== %s (%ss)\n' "$1" "$SECONDS"; }
+
+# ansible-test wants the collection at .../ansible_collections/<namespace>/<name> and reads git.
+work="$root/tests/output/ansible-test/ansible_collections/azure_classic/cloud_services"
+rm -rf "$root/tests/output/ansible-test"
+mkdir -p "$work"
+git ls-files -z --cached --others --exclude-standard | (cd "$root" && xargs -0 cp --parents -t "$work")
+(cd "$work" && git init -q && git add -A)
+pip_version=$(python - <<'PY'
+import re, ansible_test, pathlib
+text = (pathlib.Path(ansible_test.__file__).parent / "_internal" / "python_requirements.py").read_text()
+print(re.search(r"pip='([0-9.]+)'", text).group(1))
+PY
+)
+mkdir -p ~/.ansible/test/cache
+cp scripts/ansible-test-pip-standin.py ~/.ansible/test/cache/get_pip_"${pip_version//./_}".py
+
+if [ -z "${QUICK:-}" ]; then
+  step "ansible-test sanity"
+  (cd "$work" && ansible-test sanity --venv --python 3.11 --color no)
+fi
+step "ansible-test units"
+(cd "$work" && ASM_RECORDINGS="$ASM_RECORDINGS" ansible-test units --venv --python 3.11 --color no --requirements)
+
+step "ansible-lint (production profile)"
+ansible-lint --offline -q
+
+step "antsibull-changelog lint"
+antsibull-changelog lint
+
+step "pytest: emulator, unit and integration tests (ansible-core $(python -c 'import ansible; print(ansible.__version__)'))"
+python -m pytest -q -n 2 -p no:cacheprovider tests/emulator_tests tests/unit tests/integration
+
+step "pytest: integration tests on the oldest ansible-core claimed"
+PATH="$root/.venv-oldest/bin:$PATH" .venv-oldest/bin/python -m pytest -q -n 2 -p no:cacheprovider tests/integration
+step "done"
