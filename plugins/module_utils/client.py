@@ -88,6 +88,9 @@ class ServiceManagementClient:
         self.sleep = sleep
         self.clock = clock
         self.requests_sent = 0
+        # Polling profile of the waits; the rolling role tightens it to keep its schedule close to the bound.
+        self.poll_min_interval = 0.5
+        self.poll_growth = 0.1
         # requests lets REQUESTS_CA_BUNDLE override Session.verify, so verify= is passed on every call.
         self.verify = ca_path if (validate_certs and ca_path) else bool(validate_certs)
         context = ssl.create_default_context(cafile=ca_path if validate_certs else None)
@@ -214,7 +217,8 @@ class ServiceManagementClient:
             if operation["status"] != "InProgress":
                 return operation
         done, operation, _polls = wait_until(lambda: self.get_operation(request_id),
-                                             lambda op: op["status"] != "InProgress", deadline, self.sleep, on_poll)
+                                             lambda op: op["status"] != "InProgress", deadline, self.sleep, on_poll,
+                                             self.poll_min_interval, self.poll_growth)
         if not done:
             raise WaitTimeoutError("operation %s was still InProgress after %d seconds" % (
                 request_id, int(deadline.seconds)), request_id=request_id, last_status=operation["status"])
@@ -232,7 +236,7 @@ class ServiceManagementClient:
 
         done, inst, _polls = wait_until(
             probe, lambda i: i["instance_status"] in ("ReadyRole",) + TERMINAL_BAD_INSTANCE_STATES, deadline,
-            self.sleep)
+            self.sleep, None, self.poll_min_interval, self.poll_growth)
         if done and inst["instance_status"] == "ReadyRole":
             return inst
         if done:

@@ -42,7 +42,7 @@ class Deadline:
         return self.remaining <= 0
 
 
-def wait_until(probe, done, deadline, sleep=time.sleep, on_poll=None):
+def wait_until(probe, done, deadline, sleep=time.sleep, on_poll=None, min_interval=MIN_INTERVAL, growth=GROWTH):
     """Call ``probe()`` until ``done(value)`` or the deadline passes.
 
     Returns ``(satisfied, value, polls)``. The first probe is made one interval after the deadline
@@ -51,7 +51,7 @@ def wait_until(probe, done, deadline, sleep=time.sleep, on_poll=None):
     polls = 0
     value = None
     while True:
-        wait = min(next_interval(deadline.elapsed), max(deadline.remaining, 0))
+        wait = min(next_interval(deadline.elapsed, min_interval, growth), max(deadline.remaining, 0))
         if wait > 0:
             sleep(wait)
         value = probe()

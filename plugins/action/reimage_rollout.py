@@ -1,0 +1,148 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to azure_classic.cloud_services
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Controller side of the rolling_reimage role: every API call of a roll runs here, none on the instances."""
+
+from __future__ import annotations
+
+import time
+
+from ansible.errors import AnsibleError
+from ansible.plugins.action import ActionBase
+from ansible.utils.display import Display
+
+from ansible_collections.azure_classic.cloud_services.plugins.module_utils import rollout
+from ansible_collections.azure_classic.cloud_services.plugins.module_utils.common import (
+    CONNECTION_ARGUMENT_SPEC, build_client, check_wait_timeout)
+from ansible_collections.azure_classic.cloud_services.plugins.module_utils.errors import ServiceManagementError
+from ansible_collections.azure_classic.cloud_services.plugins.module_utils.rollout_args import ROLLOUT_ARGUMENT_SPEC
+
+display = Display()
+TARGET_VARS = ("cloud_service", "deployment_slot", "deployment_name", "role_instance", "role_name", "upgrade_domain")
+ENGINE_OPTIONS = ("fresh", "batch_size", "max_failures", "allow_unready", "operation_timeout", "ready_timeout",
+                  "max_parallel")
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+    _requires_connection = False
+
+    def run(self, tmp=None, task_vars=None):
+        result = super().run(tmp, task_vars)
+        del tmp
+        validation, args = self.validate_argument_spec(ROLLOUT_ARGUMENT_SPEC)
+        del validation
+        try:
+            return dict(result, **self._dispatch(args, task_vars or {}))
+        except ServiceManagementError as err:
+            result.update(failed=True, msg=err.readable(), error=err.to_dict())
+            return result
+
+    # -- helpers ------------------------------------------------------------------
+    def _connection_options(self, args):
+        options = {k: args.get(k) for k in CONNECTION_ARGUMENT_SPEC}
+        extra = args.get("connection") or {}
+        unknown = sorted(set(extra) - set(CONNECTION_ARGUMENT_SPEC) - {"management_cert_path"})
+        if unknown:
+            raise AnsibleError("rolling_reimage_connection has unknown keys: %s" % ", ".join(unknown))
+        if "management_cert_path" in extra:
+            extra = dict(extra, management_certificate=extra["management_cert_path"])
+            del extra["management_cert_path"]
+        options.update({k: v for k, v in extra.items() if v is not None})
+        return options
+
+    def _client_factory(self, args):
+        options = self._connection_options(args)
+
+        def factory():
+            client = build_client(options, warn=display.warning)
+            client.poll_min_interval = args["poll_interval"]
+            client.poll_growth = 0.05
+            return client
+        return factory
+
+    def _targets(self, args, task_vars):
+        hostvars = task_vars.get("hostvars", {})
+        hosts = args.get("hosts") or task_vars.get("ansible_play_batch") or []
+        if not hosts:
+            raise AnsibleError("rolling_reimage has no hosts to roll")
+        targets = []
+        for host in hosts:
+            host_vars = hostvars.get(host, {})
+            values = {}
+            for name in TARGET_VARS:
+                value = host_vars.get(name) if hasattr(host_vars, "get") else None
+                values[name] = self._templar.template(value) if isinstance(value, str) else value
+            targets.append(rollout.target_from_hostvars(host, values))
+        return targets
+
+    def _options(self, args):
+        for name in ("operation_timeout", "ready_timeout", "health_timeout"):
+            check_wait_timeout(args[name], name)
+        if args["batch_size"] < 0 or args["max_failures"] < 0 or args["max_parallel"] < 1:
+            raise AnsibleError("batch_size and max_failures must be 0 or more, max_parallel 1 or more")
+        if not 0.05 <= args["poll_interval"] <= 60:
+            raise AnsibleError("poll_interval must be between 0.05 and 60 seconds")
+        return {k: args[k] for k in ENGINE_OPTIONS}
+
+    def _state_file(self, args, targets=None):
+        path = args.get("state_path") or (rollout.default_state_path(targets) if targets else None)
+        if not path:
+            raise AnsibleError("state_path is required after the plan step")
+        return rollout.StateFile(path)
+
+    # -- steps --------------------------------------------------------------------
+    def _dispatch(self, args, task_vars):
+        step = args["step"]
+        if step == "plan":
+            targets = self._targets(args, task_vars)
+            options = self._options(args)
+            factory = self._client_factory(args)
+            state_file = self._state_file(args, targets)
+            client = factory()
+            try:
+                state = rollout.plan(client, targets, options, state_file, display.display)
+            finally:
+                client.close()
+            return {"changed": False, "rounds": state["rounds"], "state_path": state_file.path,
+                    "resumed": state["resumed"], "instances": len(state["instances"])}
+
+        state_file = self._state_file(args)
+        state = state_file.load()
+        if state is None:
+            raise AnsibleError("no roll in progress at %s" % state_file.path)
+        if step == "round":
+            if args.get("round") is None:
+                raise AnsibleError("round is required with step=round")
+            ran = rollout.run_round(self._client_factory(args), state, state_file, args["round"],
+                                    self._options(args), display.display)
+            if ran and args.get("health_url"):
+                self._health_gate(args, state, state_file)
+            stopped = {k: d["stop_reason"] for k, d in state["deployments"].items() if d["stopped"]}
+            return {"changed": ran > 0, "deployments_rolled": ran, "stopped_deployments": stopped}
+        if step == "abort":
+            rollout.stop_all(state, state_file, args.get("reason") or "stopped by a failed task")
+            return {"changed": False}
+        summary = rollout.summarize(state, state_file)
+        display.display(rollout.format_table(summary))
+        return {"changed": summary["counts"]["done"] > 0, "summary": summary}
+
+    def _health_gate(self, args, state, state_file):
+        import requests
+        deadline = time.monotonic() + args["health_timeout"]
+        verify = args.get("health_ca_path") or args["health_validate_certs"]
+        last = None
+        while True:
+            try:
+                response = requests.get(args["health_url"], timeout=10, verify=verify)
+                if response.status_code in args["health_status"]:
+                    display.display("health gate: %s answered %d" % (args["health_url"], response.status_code))
+                    return
+                last = "answered %d" % response.status_code
+            except requests.RequestException as exc:
+                last = "failed: %s" % exc.__class__.__name__
+            if time.monotonic() >= deadline:
+                break
+            time.sleep(min(2.0, max(deadline - time.monotonic(), 0)))
+        rollout.stop_all(state, state_file, "health gate: %s %s within %ss" % (
+            args["health_url"], last, args["health_timeout"]))

@@ -1,0 +1,31 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to azure_classic.cloud_services
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Argument spec of the reimage_rollout action, shared by the action plugin and its documentation stub."""
+
+from __future__ import annotations
+
+from ansible_collections.azure_classic.cloud_services.plugins.module_utils.common import CONNECTION_ARGUMENT_SPEC
+
+ROLLOUT_ARGUMENT_SPEC = dict(
+    CONNECTION_ARGUMENT_SPEC,
+    step=dict(type="str", required=True, choices=["plan", "round", "abort", "finish"]),
+    hosts=dict(type="list", elements="str"),
+    connection=dict(type="dict", default={}, no_log=True),
+    round=dict(type="int"),
+    reason=dict(type="str"),
+    state_path=dict(type="path"),
+    fresh=dict(type="bool", default=False),
+    batch_size=dict(type="int", default=0),
+    max_failures=dict(type="int", default=0),
+    allow_unready=dict(type="bool", default=False),
+    operation_timeout=dict(type="int", default=1800),
+    ready_timeout=dict(type="int", default=1800),
+    max_parallel=dict(type="int", default=10),
+    poll_interval=dict(type="float", default=0.25),
+    health_url=dict(type="str"),
+    health_status=dict(type="list", elements="int", default=[200]),
+    health_timeout=dict(type="int", default=300),
+    health_validate_certs=dict(type="bool", default=True),
+    health_ca_path=dict(type="path"),
+)

@@ -1,0 +1,208 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: contributors to azure_classic.cloud_services
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: reimage_rollout
+short_description: The steps of a rolling reimage, run on the controller by the rolling_reimage role
+version_added: 0.1.0
+description:
+  - The engine of the P(azure_classic.cloud_services.rolling_reimage#role) role. Use the role; this action is
+    documented so that its options and results can be looked up.
+  - V(plan) reads every target's deployment live, refuses to start when a deployment is locked, transitioning or
+    (by default) has an instance that is not C(ReadyRole), splits the targets of each deployment into batches of
+    one upgrade domain (optionally at most O(batch_size) instances), in ascending order, and writes the plan to a
+    state file on the controller. When the state file holds an unfinished roll of the same instances, the plan
+    resumes it, skipping the instances already reimaged.
+  - V(round) runs batch O(round) of every deployment at the same time. Within a deployment the batch's reimages
+    are sent back to back, each once the previous operation has released the deployment's lock, and the batch's
+    instances recover together; the round ends when every one of them is C(ReadyRole) again. A failed reimage or an
+    instance that does not recover stops its deployment's roll (beyond O(max_failures)). An optional health URL is
+    checked after the round.
+  - V(abort) stops every deployment's roll (the role calls it when a health-gate task fails); V(finish) prints the
+    table of instances and returns the summary.
+  - Runs on the controller only; it never connects to the hosts, which stand for role instances.
+author:
+  - Azure Classic Maintainers (@azure-classic)
+options:
+  step:
+    description: Which step to run.
+    type: str
+    required: true
+    choices: [plan, round, abort, finish]
+  hosts:
+    description:
+      - The hosts to roll; each names its role instance through the host variables C(cloud_service),
+        C(deployment_slot) or C(deployment_name), C(role_instance), and optionally C(role_name) and C(upgrade_domain).
+      - Defaults to the hosts of the current play batch.
+    type: list
+    elements: str
+  connection:
+    description: Connection options as a dictionary; they override the options of the same name.
+    type: dict
+    default: {}
+  round:
+    description: The round to run, from 0, with O(step=round).
+    type: int
+  reason:
+    description: Why the roll is stopped, with O(step=abort).
+    type: str
+  state_path:
+    description:
+      - The roll's state file on the controller. By default one per set of targets under C(~/.ansible/rolling_reimage/).
+      - Required after the plan step (the role passes the path the plan returned).
+    type: path
+  fresh:
+    description: Start a new roll even if the state file holds an unfinished one.
+    type: bool
+    default: false
+  batch_size:
+    description: At most this many instances of a deployment in one batch; V(0) means a whole upgrade domain.
+    type: int
+    default: 0
+  max_failures:
+    description: How many failed instances a deployment tolerates before its roll stops.
+    type: int
+    default: 0
+  allow_unready:
+    description: Start even when an instance of a target deployment is not C(ReadyRole).
+    type: bool
+    default: false
+  operation_timeout:
+    description: Seconds to wait for one reimage operation (including waiting out another operation's lock).
+    type: int
+    default: 1800
+  ready_timeout:
+    description: Seconds to wait for a batch's instances to report C(ReadyRole) after their reimages.
+    type: int
+    default: 1800
+  max_parallel:
+    description: How many deployments roll at the same time.
+    type: int
+    default: 10
+  poll_interval:
+    description: Shortest polling interval, in seconds; it grows by 5% of the time waited.
+    type: float
+    default: 0.25
+  health_url:
+    description: A URL that must answer with one of O(health_status) after every round.
+    type: str
+  health_status:
+    description: HTTP statuses that pass the health gate.
+    type: list
+    elements: int
+    default: [200]
+  health_timeout:
+    description: Seconds the health URL has to pass, retried every 2 seconds.
+    type: int
+    default: 300
+  health_validate_certs:
+    description: Verify the health URL's certificate.
+    type: bool
+    default: true
+  health_ca_path:
+    description: CA bundle for the health URL.
+    type: path
+extends_documentation_fragment:
+  - azure_classic.cloud_services.connection
+  - azure_classic.cloud_services.attributes
+  - azure_classic.cloud_services.attributes.actiongroup
+attributes:
+  check_mode:
+    support: none
+  diff_mode:
+    support: none
+seealso:
+  - module: azure_classic.cloud_services.role_instance_reimage
+"""
+
+EXAMPLES = r"""
+# The rolling_reimage role drives these steps; see its documentation. Directly:
+- name: Plan
+  azure_classic.cloud_services.reimage_rollout:
+    step: plan
+  run_once: true
+  register: plan
+
+- name: Run every round
+  azure_classic.cloud_services.reimage_rollout:
+    step: round
+    round: "{{ item }}"
+    state_path: "{{ plan.state_path }}"
+  loop: "{{ range(plan.rounds) | list }}"
+  run_once: true
+
+- name: Summary
+  azure_classic.cloud_services.reimage_rollout:
+    step: finish
+    state_path: "{{ plan.state_path }}"
+  run_once: true
+"""
+
+RETURN = r"""
+rounds:
+  description: Number of rounds (the most batches of any deployment).
+  returned: with O(step=plan)
+  type: int
+state_path:
+  description: The state file of the roll.
+  returned: with O(step=plan)
+  type: str
+resumed:
+  description: True when the plan resumed an unfinished roll.
+  returned: with O(step=plan)
+  type: bool
+instances:
+  description: Number of instances in the roll.
+  returned: with O(step=plan)
+  type: int
+deployments_rolled:
+  description: How many deployments ran a batch in this round.
+  returned: with O(step=round)
+  type: int
+stopped_deployments:
+  description: Deployments whose roll stopped, with the reason.
+  returned: with O(step=round)
+  type: dict
+summary:
+  description: The outcome of the roll.
+  returned: with O(step=finish)
+  type: dict
+  contains:
+    status:
+      description: V(complete) or V(failed).
+      type: str
+    counts:
+      description: Instances C(done), C(failed), C(untouched) and C(skipped) (reimaged by an earlier run of the roll).
+      type: dict
+    stopped_deployments:
+      description: Deployments whose roll stopped, with the reason.
+      type: dict
+    instances:
+      description: One entry per instance with C(host), C(deployment), C(instance), C(role), C(upgrade_domain),
+        C(request_id), C(start), C(end), C(outcome) and C(error).
+      type: list
+      elements: dict
+    state_path:
+      description: The state file.
+      type: str
+    elapsed:
+      description: Seconds from the plan to the summary.
+      type: float
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.azure_classic.cloud_services.plugins.module_utils.rollout_args import ROLLOUT_ARGUMENT_SPEC
+
+
+def main():
+    module = AnsibleModule(argument_spec=ROLLOUT_ARGUMENT_SPEC)
+    module.fail_json(msg="reimage_rollout runs as an action on the controller; this file only documents it")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# The main job, on a fresh machine: bash scripts/rehearse.sh
+# Starts the Service Management emulator (default topology: cloud service contoso-web with a production
+# and a staging deployment, 2 roles x 3 instances in 3 upgrade domains), builds an inventory of its role
+# instances, and runs the collection's rolling_reimage playbook against it with progress lines.
+# Environment: OPERATION_SECONDS (default 3), RECOVERY_SECONDS (default 3), TARGET (default all).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+bash scripts/bootstrap.sh
+export PATH="$root/.venv/bin:$PATH"
+export ANSIBLE_COLLECTIONS_PATH="$root/tests/output/collections"
+work=$(mktemp -d -t rehearse.XXXXXX)
+trap 'kill "$emulator_pid" 2>/dev/null || true; wait "$emulator_pid" 2>/dev/null || true; rm -rf "$work"' EXIT
+
+python -m tests.emulator --workdir "$work/emulator" --operation-seconds "${OPERATION_SECONDS:-3}" \
+  --recovery-seconds "${RECOVERY_SECONDS:-3}" > "$work/emulator.log" 2>&1 &
+emulator_pid=$!
+for _ in $(seq 100); do [ -f "$work/emulator/connection.json" ] && break; sleep 0.1; done
+[ -f "$work/emulator/connection.json" ] || { cat "$work/emulator.log"; echo "the emulator did not start" >&2; exit 1; }
+
+eval "$(python - "$work/emulator/connection.json" <<'PY'
+import json, shlex, sys
+info = json.load(open(sys.argv[1]))
+for var, key in (("AZURE_SUBSCRIPTION_ID", "subscription_id"), ("AZURE_CERT_PATH", "certificate_path"),
+                 ("AZURE_MANAGEMENT_URL", "management_url"), ("AZURE_CA_PATH", "ca_path")):
+    print("export %s=%s" % (var, shlex.quote(info[key])))
+PY
+)"
+echo "emulator: $AZURE_MANAGEMENT_URL (subscription $AZURE_SUBSCRIPTION_ID)"
+
+# One host per role instance, as the role_instances inventory plugin would name them.
+python - "$work/inventory.yml" <<'PY'
+import sys, yaml
+hosts = {}
+for slot in ("production", "staging"):
+    for role in ("WebRole1", "WorkerRole1"):
+        for k in range(3):
+            hosts["contoso-web.%s.%s_IN_%d" % (slot, role, k)] = {
+                "cloud_service": "contoso-web", "deployment_slot": slot, "role_instance": "%s_IN_%d" % (role, k),
+                "role_name": role}
+yaml.safe_dump({"all": {"hosts": hosts, "vars": {"ansible_connection": "local"}}}, open(sys.argv[1], "w"))
+PY
+ANSIBLE_DISPLAY_SKIPPED_HOSTS=false ansible-playbook -i "$work/inventory.yml" azure_classic.cloud_services.rolling_reimage \
+  -e "target=${TARGET:-all}" -e "rolling_reimage_state_path=$work/roll.json"
+echo
+echo "emulator availability (most instances / upgrade domains down at once, per deployment):"
+python - "$work/emulator/connection.json" <<'PY'
+import json, sys, requests
+info = json.load(open(sys.argv[1]))
+for name, figures in requests.get(info["admin_url"] + "/availability", verify=info["ca_path"], timeout=10).json().items():
+    print("  %-36s %d instance(s), %d upgrade domain(s)" % (name, figures["max_unavailable_instances"],
+                                                           figures["max_unavailable_upgrade_domains"]))
+PY
