@@ -2,8 +2,8 @@
 # The whole test suite, from a fresh machine: bash scripts/test.sh
 # Sets up .venv/ and .venv-oldest/ inside the checkout, then runs, in order: ansible-test sanity and
 # units, ansible-lint, the changelog lint, the emulator's tests, the unit tests and the integration tests
-# (real ansible against the emulator) on the newest ansible-core we claim, and the integration tests
-# again on the oldest. Set QUICK=1 to skip ansible-test sanity (the slowest step) while iterating.
+# (real ansible against the emulator) on the newest ansible-core we claim, the molecule scenario, and the
+# integration tests again on the oldest. Set QUICK=1 to skip ansible-test sanity (the slowest step) while iterating.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -44,6 +44,11 @@ antsibull-changelog lint
 
 step "pytest: emulator, unit and integration tests (ansible-core $(python -c 'import ansible; print(ansible.__version__)'))"
 python -m pytest -q -n 2 -p no:cacheprovider tests/emulator_tests tests/unit tests/integration
+
+step "molecule: the rolling_reimage role against the emulator"
+molecule test
+# molecule installs the collection under ~/.ansible/collections; remove it so it never shadows the checkout.
+rm -rf ~/.ansible/collections/ansible_collections/azure_classic
 
 step "pytest: integration tests on the oldest ansible-core claimed"
 PATH="$root/.venv-oldest/bin:$PATH" .venv-oldest/bin/python -m pytest -q -n 2 -p no:cacheprovider tests/integration

@@ -1,0 +1,241 @@
+"""The rolling_reimage role through real ansible-playbook runs, proved with the emulator's events."""
+import collections
+import json
+
+import pytest
+import yaml
+
+from tests.helpers import run_playbook
+
+DEPLOYMENTS = {"production": "contoso-web-prod", "staging": "contoso-web-staging"}
+
+
+def inventory(tmp_path, slots=("production",), instances=None, extra_hostvars=None):
+    hosts = {}
+    for slot in slots:
+        for role in ("WebRole1", "WorkerRole1"):
+            for k in range(3):
+                name = "%s_IN_%d" % (role, k)
+                if instances and name not in instances:
+                    continue
+                hosts["contoso-web.%s.%s" % (slot, name)] = dict(
+                    {"cloud_service": "contoso-web", "deployment_slot": slot, "role_instance": name},
+                    **(extra_hostvars or {}))
+    path = tmp_path / "inventory.yml"
+    path.write_text(yaml.safe_dump({"all": {"hosts": hosts, "vars": {"ansible_connection": "local"}}}))
+    return path
+
+
+def play(tmp_path, **role_vars):
+    role_vars.setdefault("rolling_reimage_state_path", str(tmp_path / "roll.json"))
+    return """
+- hosts: all
+  gather_facts: false
+  roles:
+    - role: azure_classic.cloud_services.rolling_reimage
+      vars: %s
+""" % json.dumps(role_vars)
+
+
+def reimaged(emulator):
+    """Accepted reimages per (deployment path part, instance)."""
+    counts = collections.Counter()
+    for event in emulator.accepted():
+        parts = event["path"].split("/")
+        counts[(parts[-3], parts[-1])] += 1
+    return counts
+
+
+def ready_order(emulator, deployment):
+    """Upgrade domains in the order their instances were taken down, per deployment."""
+    order = []
+    for event in emulator.events("instance_status"):
+        if event["deployment"] == deployment and event["status"] == "StoppingRole":
+            order.append(event["upgrade_domain"])
+    return order
+
+
+def test_roll_two_deployments_at_once_one_upgrade_domain_at_a_time(emulator, tmp_path):
+    proc = run_playbook(emulator, play(tmp_path), tmp_path, inventory=inventory(tmp_path, ("production", "staging")))
+    assert proc.returncode == 0, proc.output
+    counts = reimaged(emulator)
+    assert len(counts) == 12 and set(counts.values()) == {1}, "every target reimaged exactly once"
+    for deployment in DEPLOYMENTS.values():
+        assert ready_order(emulator, deployment) == [0, 0, 1, 1, 2, 2]
+    availability = emulator.availability()
+    for key in ("contoso-web/contoso-web-prod", "contoso-web/contoso-web-staging"):
+        assert availability[key]["max_unavailable_upgrade_domains"] == 1
+        assert availability[key]["max_unavailable_instances"] == 2
+    starts = {e["deployment"]: e["time"] for e in reversed(emulator.events("instance_status"))}
+    assert abs(starts["contoso-web-prod"] - starts["contoso-web-staging"]) < 1.0, "deployments roll together"
+    assert "batch 1/3, upgrade domain 0: reimaging WebRole1_IN_0, WorkerRole1_IN_0" in proc.output
+    assert "rolling reimage complete" in proc.output and "[WARNING]" not in proc.output
+
+
+def test_batch_size_and_untargeted_instances(emulator, tmp_path):
+    proc = run_playbook(emulator, play(tmp_path, rolling_reimage_batch_size=1), tmp_path,
+                        inventory=inventory(tmp_path, instances=("WebRole1_IN_0", "WorkerRole1_IN_0", "WebRole1_IN_2")))
+    assert proc.returncode == 0, proc.output
+    assert reimaged(emulator) == {("contoso-web-prod", "WebRole1_IN_0"): 1, ("contoso-web-prod", "WorkerRole1_IN_0"): 1,
+                                  ("contoso-web-prod", "WebRole1_IN_2"): 1}
+    touched = {e["instance"] for e in emulator.events("instance_status")}
+    assert touched == {"WebRole1_IN_0", "WorkerRole1_IN_0", "WebRole1_IN_2"}, "untargeted instances untouched"
+    assert emulator.availability()["contoso-web/contoso-web-prod"]["max_unavailable_instances"] == 1
+
+
+def test_preflight_refuses_when_an_instance_is_not_ready(emulator, tmp_path):
+    emulator.fault(method="POST", path="WorkerRole1_IN_2", action={"stuck": True})
+    run_playbook(emulator, """
+- hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: Break one instance that is not a target
+      azure_classic.cloud_services.role_instance_reimage:
+        cloud_service: contoso-web
+        deployment_slot: production
+        role_instance: WorkerRole1_IN_2
+""", tmp_path)
+    emulator.server.emulator.events.clear()
+    proc = run_playbook(emulator, play(tmp_path), tmp_path, inventory=inventory(tmp_path, instances=("WebRole1_IN_0",)))
+    assert proc.returncode != 0
+    assert "preflight refused the roll" in proc.output and "WorkerRole1_IN_2" in proc.output
+    assert emulator.accepted() == []
+    proc = run_playbook(emulator, play(tmp_path, rolling_reimage_allow_unready=True), tmp_path,
+                        inventory=inventory(tmp_path, instances=("WebRole1_IN_0",)))
+    assert proc.returncode == 0, proc.output
+
+
+def test_preflight_refuses_a_locked_deployment_and_a_missing_instance(emulator, tmp_path):
+    proc = run_playbook(emulator, play(tmp_path), tmp_path,
+                        inventory=inventory(tmp_path, extra_hostvars={"role_instance": "WebRole1_IN_9"}))
+    assert proc.returncode != 0 and "role instance WebRole1_IN_9 does not exist" in proc.output
+    emulator.timing(operation_seconds=30)
+    import requests
+    requests.post("%s/%s/services/hostedservices/contoso-web/deploymentslots/production/roleinstances/WebRole1_IN_1"
+                  "?comp=reboot" % (emulator.url, emulator.subscription_id), cert=emulator.info["certificate_path"],
+                  verify=emulator.info["ca_path"], headers={"x-ms-version": "2014-10-01"}, timeout=10)
+    proc = run_playbook(emulator, play(tmp_path, rolling_reimage_allow_unready=True), tmp_path,
+                        inventory=inventory(tmp_path))
+    assert proc.returncode != 0 and "is busy (status RunningTransitioning, locked)" in proc.output
+    assert emulator.accepted() == []
+
+
+def test_failed_operation_stops_the_deployment_and_resume_skips_what_was_done(emulator, tmp_path):
+    emulator.fault(method="POST", path="WebRole1_IN_1", action={
+        "fail_operation": {"code": "InternalError", "message": "The host failed."}})
+    inv = inventory(tmp_path, ("production", "staging"))
+    proc = run_playbook(emulator, play(tmp_path), tmp_path, inventory=inv)
+    assert proc.returncode != 0
+    assert "contoso-web/contoso-web-prod stopped: WebRole1_IN_1: The host failed" in proc.output
+    counts = reimaged(emulator)
+    prod_ud2 = [e for e in emulator.events("instance_status")
+                if e["deployment"] == "contoso-web-prod" and e["upgrade_domain"] == 2]
+    assert prod_ud2 == [], "later batches of the failed deployment are untouched"
+    staging = [e for e in emulator.events("instance_status") if e["deployment"] == "contoso-web-staging"]
+    assert {e["instance"] for e in staging} == {"WebRole1_IN_0", "WorkerRole1_IN_0", "WebRole1_IN_1",
+                                                 "WorkerRole1_IN_1", "WebRole1_IN_2", "WorkerRole1_IN_2"}
+    state = json.loads((tmp_path / "roll.json").read_text())
+    assert state["status"] == "failed"
+    outcomes = collections.Counter(i["outcome"] for i in state["instances"].values())
+    assert outcomes == {"done": 8, "failed": 1, "pending": 3}
+    assert "1 failed" in proc.output and "3 untouched" in proc.output
+
+    before = sum(counts.values())
+    emulator.server.emulator.clear_faults()
+    proc = run_playbook(emulator, play(tmp_path), tmp_path, inventory=inv)
+    assert proc.returncode == 0, proc.output
+    again = reimaged(emulator)
+    assert sum(again.values()) - before == 4, "resume reimages only the failed and untouched instances"
+    assert "resuming, 8 already reimaged in this roll" in proc.output and "8 skipped" in proc.output
+
+
+def test_instance_that_never_recovers_times_out(emulator, tmp_path):
+    emulator.fault(method="POST", path="WorkerRole1_IN_0", action={"stuck": True})
+    proc = run_playbook(emulator, play(tmp_path, rolling_reimage_ready_timeout=4), tmp_path,
+                        inventory=inventory(tmp_path))
+    assert proc.returncode != 0
+    assert "WorkerRole1_IN_0: not ReadyRole within 4s" in proc.output
+    assert not [e for e in emulator.events("instance_status") if e["upgrade_domain"] == 1]
+
+
+def test_health_gate_url_and_tasks(emulator, tmp_path):
+    tasks = tmp_path / "health.yml"
+    tasks.write_text("""
+- name: Record the round
+  ansible.builtin.lineinfile:
+    path: "%s"
+    line: "round {{ rolling_reimage_round }}"
+    create: true
+    mode: "0600"
+  run_once: true
+  delegate_to: localhost
+- name: Fail after the second round
+  ansible.builtin.fail:
+    msg: health check failed after round {{ rolling_reimage_round }}
+  when: rolling_reimage_round == 1
+""" % (tmp_path / "rounds.txt"))
+    health = emulator.admin + "/state"
+    proc = run_playbook(emulator, play(tmp_path, rolling_reimage_health_tasks=str(tasks),
+                                       rolling_reimage_health_url=health,
+                                       rolling_reimage_health_validate_certs=False), tmp_path,
+                        inventory=inventory(tmp_path))
+    assert proc.returncode != 0
+    assert (tmp_path / "rounds.txt").read_text().split("\n")[:2] == ["round 0", "round 1"]
+    assert "health gate: %s answered 200" % health in proc.output
+    assert "health check failed after round 1" in proc.output
+    assert not [e for e in emulator.events("instance_status") if e["upgrade_domain"] == 2]
+
+    proc = run_playbook(emulator, play(tmp_path, rolling_reimage_fresh=True,
+                                       rolling_reimage_health_url=emulator.admin + "/nope",
+                                       rolling_reimage_health_timeout=1,
+                                       rolling_reimage_health_validate_certs=False), tmp_path,
+                        inventory=inventory(tmp_path, instances=("WebRole1_IN_0", "WebRole1_IN_1")))
+    assert proc.returncode != 0 and "health gate" in proc.output and "answered 404" in proc.output
+
+
+def test_conflict_from_an_operation_the_role_did_not_start(emulator, tmp_path):
+    """After round 1, someone else starts a reimage on the deployment; round 2 must wait it out, not fail."""
+    emulator.timing(operation_seconds=2, recovery_seconds=0.5)
+    tasks = tmp_path / "foreign.yml"
+    tasks.write_text("""
+- name: Someone else reimages an instance of the same deployment
+  azure_classic.cloud_services.role_instance_reimage:
+    cloud_service: contoso-web
+    deployment_slot: production
+    role_instance: WorkerRole1_IN_2
+    wait: false
+  run_once: true
+  delegate_to: localhost
+  when: rolling_reimage_round == 0
+""")
+    proc = run_playbook(emulator, play(tmp_path, rolling_reimage_health_tasks=str(tasks)), tmp_path,
+                        inventory=inventory(tmp_path, instances=("WebRole1_IN_0", "WebRole1_IN_1")))
+    assert proc.returncode == 0, proc.output
+    posts = [(e["path"].rsplit("/", 1)[-1], e["status"]) for e in emulator.requests_made("POST")]
+    assert posts == [("WebRole1_IN_0", 202), ("WorkerRole1_IN_2", 202), ("WebRole1_IN_1", 409), ("WebRole1_IN_1", 202)]
+    assert "ConflictError" not in proc.output
+
+
+def test_serial_play_stays_safe(emulator, tmp_path):
+    playbook = """
+- hosts: all
+  gather_facts: false
+  serial: 2
+  roles:
+    - role: azure_classic.cloud_services.rolling_reimage
+      vars:
+        rolling_reimage_fresh: true
+"""
+    proc = run_playbook(emulator, playbook, tmp_path, inventory=inventory(tmp_path))
+    assert proc.returncode == 0, proc.output
+    assert sorted(reimaged(emulator).values()) == [1] * 6
+    assert emulator.availability()["contoso-web/contoso-web-prod"]["max_unavailable_upgrade_domains"] == 1
+
+
+def test_upgrade_domain_read_from_the_api_overrides_nothing_and_hostvars_are_checked(emulator, tmp_path):
+    path = tmp_path / "inventory.yml"
+    path.write_text(yaml.safe_dump({"all": {"hosts": {"bad": {"cloud_service": "contoso-web"}},
+                                            "vars": {"ansible_connection": "local"}}}))
+    proc = run_playbook(emulator, play(tmp_path), tmp_path, inventory=path)
+    assert proc.returncode != 0 and "host bad does not name a role instance" in proc.output
+    assert emulator.requests_made() == []
