@@ -31,10 +31,12 @@ TOPOLOGY_ROLES = [{"name": "WebRole1", "instances": 3}, {"name": "WorkerRole1", 
 
 
 def topology(subscription):
-    return {"subscription_id": subscription, "cloud_services": [
-        {"name": "bench-%d" % n, "deployments": [{"name": "bench-%d-prod" % n, "slot": "production",
-                                                   "upgrade_domain_count": 3, "roles": TOPOLOGY_ROLES}]}
-        for n in (1, 2)]}
+    services = []
+    for n in (1, 2):
+        deployment = {"name": "bench-%d-prod" % n, "slot": "production", "upgrade_domain_count": 3,
+                      "roles": TOPOLOGY_ROLES}
+        services.append({"name": "bench-%d" % n, "deployments": [deployment]})
+    return {"subscription_id": subscription, "cloud_services": services}
 
 
 def makespan(emu):
@@ -116,8 +118,8 @@ def main():
               platform.machine(), os.cpu_count(), platform.python_version(), op, rec))
     print("| way | makespan (s) | lower bound (s) | ratio to bound | reimages | wall time incl. ansible start (s) |")
     print("|---|---|---|---|---|---|")
-    print("| rolling_reimage role | %.1f | %.1f | **%.3f** | %d | %.1f |" % (role_span, bound, role_span / bound,
-                                                                          role_posts, role_wall))
+    row = (role_span, bound, role_span / bound, role_posts, role_wall)
+    print("| rolling_reimage role | %.1f | %.1f | **%.3f** | %d | %.1f |" % row)
     print("| naive: one instance at a time, wait for ReadyRole | %.1f | %.1f | %.3f | %d | %.1f |" % (
         naive_span, bound, naive_span / bound, naive_posts, naive_wall))
     print("\nRole vs naive: %.2fx faster. Most upgrade domains down at once in any deployment during the roll: %d." % (

@@ -9,7 +9,7 @@ import time
 import requests
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-RECORDINGS = ROOT.parent / "shared" / "reference" / "asm" / "recordings"
+RECORDINGS = pathlib.Path(os.environ.get("ASM_RECORDINGS") or ROOT.parent / "shared" / "reference" / "asm" / "recordings")
 COLLECTIONS = ROOT / "tests" / "output" / "collections"
 
 

@@ -123,8 +123,9 @@ def plan(client, targets, options, state_file, say):
     def read(address):
         sample = by_address[address][0]
         try:
-            return address, client.get_deployment(sample["cloud_service"], sample["deployment_slot"],
-                                                   sample["deployment_name"])
+            deployment = client.get_deployment(sample["cloud_service"], sample["deployment_slot"],
+                                               sample["deployment_name"])
+            return address, deployment
         except ServiceManagementError as err:
             where = sample["deployment_name"] or "the %s slot" % sample["deployment_slot"]
             raise RolloutError("preflight: cannot read %s of cloud service %s: %s" % (
@@ -343,8 +344,12 @@ def summarize(state, state_file):
     """Close the roll: mark untouched instances, compute the outcome, return the summary."""
     rows = []
     counts = {"done": 0, "failed": 0, "untouched": 0, "skipped": 0}
-    for key in sorted(state["instances"], key=lambda k: (state["instances"][k]["deployment"],
-                                                          state["instances"][k]["upgrade_domain"], k)):
+
+    def order(key):
+        inst = state["instances"][key]
+        return inst["deployment"], inst["upgrade_domain"], key
+
+    for key in sorted(state["instances"], key=order):
         inst = state["instances"][key]
         outcome = inst["outcome"]
         if outcome == "done" and inst.get("resumed"):
