@@ -82,6 +82,69 @@ requirements:
   - cryptography (only for PKCS#12 and publishsettings files, and to check certificate dates)
 """
 
+    # The same options for inventory plugins, which read environment variables through ``env:`` entries.
+    PLUGINS = r"""
+options:
+  subscription_id:
+    description:
+      - The subscription that owns the cloud services, a GUID.
+      - May be omitted when O(management_certificate) is a publishsettings file that holds one subscription.
+    type: str
+    env:
+      - name: AZURE_SUBSCRIPTION_ID
+  management_certificate:
+    description:
+      - Path to the management certificate used for mutual TLS, either a PEM file with the certificate and its private
+        key, a PKCS#12 file, or a C(.publishsettings) file; the format is detected from the content.
+    type: path
+    aliases: [management_cert_path]
+    env:
+      - name: AZURE_CERT_PATH
+  certificate_password:
+    description: Password of a PKCS#12 file or of an encrypted PEM private key.
+    type: str
+    env:
+      - name: AZURE_CERT_PASSWORD
+  management_url:
+    description:
+      - Base URL of the Service Management endpoint. Must be C(https://).
+      - Overrides O(cloud_environment) and the URL of a publishsettings file.
+    type: str
+    env:
+      - name: AZURE_MANAGEMENT_URL
+  cloud_environment:
+    description: Selects the endpoint of a sovereign cloud when O(management_url) is not set.
+    type: str
+    choices: [AzureCloud, AzureChinaCloud, AzureUSGovernment, AzureGermanCloud]
+    env:
+      - name: AZURE_CLOUD_ENVIRONMENT
+  ca_path:
+    description: CA bundle used to verify the server certificate, instead of the system store.
+    type: path
+    env:
+      - name: AZURE_CA_PATH
+  validate_certs:
+    description: Verify the server certificate. Setting V(false) warns on every run.
+    type: bool
+    default: true
+  api_version:
+    description: The C(x-ms-version) header sent. Versions older than V(2010-10-28) are refused.
+    type: str
+    default: '2014-10-01'
+  timeout:
+    description: Timeout of one HTTP request, in seconds (1 to 3600).
+    type: int
+    default: 60
+  retries:
+    description: How many times a request that failed with 500, 503 or a connection error is retried, with jittered
+      exponential backoff (0 to 20).
+    type: int
+    default: 5
+requirements:
+  - requests
+  - cryptography (only for PKCS#12 and publishsettings files, and to check certificate dates)
+"""
+
     WAIT = r"""
 options:
   wait_timeout:

@@ -221,3 +221,13 @@ def test_publishsettings_and_pfx_are_usable(emulator):
     key2, cert2, chain2 = pkcs12.load_key_and_certificates(base64.b64decode(sub.get("ManagementCertificate")), b"")
     assert key2.key_size >= 2048 and not chain2
     assert cert2 == cert
+
+
+def test_rebuild_has_its_own_path(api, emulator):
+    emulator.timing(operation_seconds=0.4, recovery_seconds=0.2)
+    response = api.reimage("WorkerRole1_IN_1", comp="rebuild&resources=allLocalDrives",
+                           addressing="deployments/contoso-web-prod")
+    assert response.status_code == 202
+    time.sleep(1.0)
+    assert _statuses(emulator, "WorkerRole1_IN_1") == [
+        "StoppingRole", "StoppedVM", "CreatingVM", "StartingRole", "BusyRole", "ReadyRole"]

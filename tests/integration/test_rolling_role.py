@@ -238,3 +238,43 @@ def test_upgrade_domain_read_from_the_api_overrides_nothing_and_hostvars_are_che
     proc = run_playbook(emulator, play(tmp_path), tmp_path, inventory=path)
     assert proc.returncode != 0 and "host bad does not name a role instance" in proc.output
     assert emulator.requests_made() == []
+
+
+def test_collection_playbook_with_target_group_and_connection_from_role_variable(emulator, tmp_path):
+    info = emulator.info
+    hosts = {"contoso-web.production.WebRole1_IN_%d" % k: {
+        "cloud_service": "contoso-web", "deployment_slot": "production", "role_instance": "WebRole1_IN_%d" % k}
+        for k in range(3)}
+    inv = tmp_path / "inventory.yml"
+    inv.write_text(yaml.safe_dump({"all": {"vars": {"ansible_connection": "local"}, "children": {
+        "web": {"hosts": hosts}, "other": {"hosts": {"contoso-web.production.WorkerRole1_IN_0": {
+            "cloud_service": "contoso-web", "deployment_slot": "production", "role_instance": "WorkerRole1_IN_0"}}}}}}))
+    extra = tmp_path / "vars.json"
+    extra.write_text(json.dumps({"target": "web", "rolling_reimage_state_path": str(tmp_path / "roll.json"),
+                                 "rolling_reimage_pause_seconds": 1,
+                                 "rolling_reimage_connection": {
+                                     "subscription_id": info["subscription_id"],
+                                     "management_certificate": info["certificate_path"],
+                                     "management_url": info["management_url"], "ca_path": info["ca_path"]}}))
+    import subprocess
+    from tests.helpers import bin_path
+    env = emulator.env(AZURE_SUBSCRIPTION_ID=None, AZURE_CERT_PATH=None, AZURE_MANAGEMENT_URL=None,
+                       AZURE_CA_PATH=None, ANSIBLE_SHOW_CUSTOM_STATS="1")
+    proc = subprocess.run([bin_path("ansible-playbook"), "-i", str(inv), "azure_classic.cloud_services.rolling_reimage",
+                           "-e", "@%s" % extra], env=env, capture_output=True, text=True, timeout=300,
+                          stdin=subprocess.DEVNULL, check=False)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 0, output
+    assert sorted(name for dep, name in reimaged(emulator)) == ["WebRole1_IN_0", "WebRole1_IN_1", "WebRole1_IN_2"]
+    assert "Pause between batches" in output
+    assert "CUSTOM STATS" in output and '"status": "complete"' in output.replace("'", '"')
+
+
+def test_failure_tolerance(emulator, tmp_path):
+    emulator.fault(method="POST", path="WebRole1_IN_0", action={
+        "fail_operation": {"code": "InternalError", "message": "The host failed."}})
+    proc = run_playbook(emulator, play(tmp_path, rolling_reimage_max_failures=1), tmp_path,
+                        inventory=inventory(tmp_path))
+    assert proc.returncode == 0, proc.output
+    assert "5 reimaged, 1 failed, 0 untouched" in proc.output
+    assert len(reimaged(emulator)) == 6

@@ -68,7 +68,8 @@ def test_encrypted_pem_needs_the_right_password(tmp_path, keypair):
     load_management_certificate(str(path), "s3cret").load_into(_context())
 
 
-def test_pfx_with_password(tmp_path, keypair):
+@pytest.mark.parametrize("memfd", [True, False])
+def test_pfx_with_password(tmp_path, keypair, monkeypatch, memfd):
     key, cert = keypair
     path = tmp_path / "m.pfx"
     path.write_bytes(pkcs12.serialize_key_and_certificates(b"m", key, cert, None,
@@ -77,11 +78,29 @@ def test_pfx_with_password(tmp_path, keypair):
         load_management_certificate(str(path))
     with pytest.raises(CredentialError, match="certificate_password is wrong"):
         load_management_certificate(str(path), "wrong")
-    before = set(os.listdir(os.environ.get("TMPDIR", "/tmp")))
+    import tempfile
+    private_tmp = tmp_path / "tmp"
+    private_tmp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(private_tmp))
+    if not memfd:
+        monkeypatch.delattr(os, "memfd_create", raising=False)
+    created = []
+    real_mkdtemp = tempfile.mkdtemp
+
+    def spy(*args, **kwargs):
+        path_made = real_mkdtemp(*args, **kwargs)
+        created.append((path_made, os.stat(path_made).st_mode & 0o777))
+        return path_made
+
+    monkeypatch.setattr(tempfile, "mkdtemp", spy)
     loaded = load_management_certificate(str(path), "pw")
     assert loaded.format == "pkcs12"
     loaded.load_into(_context())
-    assert set(os.listdir(os.environ.get("TMPDIR", "/tmp"))) - before == set(), "no key file left behind"
+    assert os.listdir(private_tmp) == [], "no key file left behind"
+    if memfd and hasattr(os, "memfd_create"):
+        assert created == [], "the key never touches a directory"
+    else:
+        assert [mode for _, mode in created] == [0o700]
 
 
 def _publish_settings(tmp_path, subs):

@@ -1,0 +1,140 @@
+"""The role_instances inventory plugin through ansible-inventory and ansible-playbook against the emulator."""
+import json
+import subprocess
+
+import yaml
+
+from tests.helpers import bin_path, run_playbook
+
+TOPOLOGY = {"cloud_services": [
+    {"name": "alpha", "deployments": [
+        {"name": "alpha-prod", "slot": "production", "upgrade_domain_count": 2,
+         "roles": [{"name": "WebRole1", "instances": 2}, {"name": "WorkerRole1", "instances": 2}]},
+        {"name": "alpha-stage", "slot": "staging", "upgrade_domain_count": 2, "roles": [{"name": "WebRole1", "instances": 1}]}]},
+    {"name": "beta-svc", "deployments": [
+        {"name": "beta-prod", "slot": "production", "upgrade_domain_count": 3, "roles": [{"name": "WebRole1", "instances": 3}]}]},
+]}
+
+
+def config(tmp_path, **options):
+    path = tmp_path / "test.role_instances.yml"
+    path.write_text(yaml.safe_dump(dict({"plugin": "azure_classic.cloud_services.role_instances"}, **options)))
+    return path
+
+
+def inventory(emulator, path, *args, env=None):
+    proc = subprocess.run([bin_path("ansible-inventory"), "-i", str(path), *args], env=emulator.env(**(env or {})),
+                          capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL, check=False)
+    return proc
+
+
+def plain(value):
+    """ansible-core 2.19 marks strings from inventory plugins as {"__ansible_unsafe": ...} in --list output."""
+    if isinstance(value, dict):
+        if set(value) == {"__ansible_unsafe"}:
+            return value["__ansible_unsafe"]
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    return value
+
+
+def listing(emulator, path, env=None, *args):
+    proc = inventory(emulator, path, "--list", *args, env=env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return plain(json.loads(proc.stdout)), proc.stderr
+
+
+def load(emulator):
+    emulator.topology(dict(TOPOLOGY, subscription_id=emulator.subscription_id))
+
+
+def test_every_instance_with_variables_and_default_groups(emulator, tmp_path):
+    load(emulator)
+    data, _ = listing(emulator, config(tmp_path))
+    hostvars = data["_meta"]["hostvars"]
+    assert sorted(hostvars) == sorted(
+        ["alpha.production.WebRole1_IN_0", "alpha.production.WebRole1_IN_1", "alpha.production.WorkerRole1_IN_0",
+         "alpha.production.WorkerRole1_IN_1", "alpha.staging.WebRole1_IN_0", "beta-svc.production.WebRole1_IN_0",
+         "beta-svc.production.WebRole1_IN_1", "beta-svc.production.WebRole1_IN_2"])
+    host = hostvars["beta-svc.production.WebRole1_IN_2"]
+    assert {k: host[k] for k in ("cloud_service", "deployment_name", "deployment_slot", "role_instance",
+                                 "upgrade_domain", "fault_domain", "instance_status", "power_state", "instance_size")} == {
+        "cloud_service": "beta-svc", "deployment_name": "beta-prod", "deployment_slot": "production",
+        "role_instance": "WebRole1_IN_2", "upgrade_domain": 2, "fault_domain": 0, "instance_status": "ReadyRole",
+        "power_state": "Started", "instance_size": "Small"}
+    assert host["ip_address"].startswith("10.")
+    assert set(data["cloud_service_beta_svc"]["hosts"]) == {h for h in hostvars if h.startswith("beta-svc.")}
+    assert len(data["role_WorkerRole1"]["hosts"]) == 2 and len(data["upgrade_domain_2"]["hosts"]) == 1
+    assert len(data["slot_staging"]["hosts"]) == 1
+    graph = inventory(emulator, config(tmp_path), "--graph")
+    assert graph.returncode == 0 and "@role_WebRole1:" in graph.stdout
+
+
+def test_filters_keyed_groups_compose_and_hostname_template(emulator, tmp_path):
+    load(emulator)
+    path = config(tmp_path, cloud_services=["alpha"], slots=["production"], role_names=["WebRole1"],
+                  hostname_template="{{ deployment_name }}-{{ role_instance }}",
+                  keyed_groups=[{"key": "instance_status", "prefix": "status"}],
+                  groups={"even": "fault_domain == 0"}, compose={"ansible_connection": "'local'"})
+    data, _ = listing(emulator, path)
+    assert sorted(data["_meta"]["hostvars"]) == ["alpha-prod-WebRole1_IN_0", "alpha-prod-WebRole1_IN_1"]
+    assert sorted(data["status_ReadyRole"]["hosts"]) == ["alpha-prod-WebRole1_IN_0", "alpha-prod-WebRole1_IN_1"]
+    assert data["even"]["hosts"] == ["alpha-prod-WebRole1_IN_0"]
+    assert data["_meta"]["hostvars"]["alpha-prod-WebRole1_IN_0"]["ansible_connection"] == "local"
+    data, _ = listing(emulator, config(tmp_path, instance_statuses=["BusyRole"]))
+    assert data["_meta"]["hostvars"] == {}
+
+
+def test_a_failing_cloud_service_is_named_or_fatal_when_strict(emulator, tmp_path):
+    load(emulator)
+    emulator.fault(method="GET", path="hostedservices/beta-svc", times=100, action={"status": 500})
+    data, stderr = listing(emulator, config(tmp_path, retries=0))
+    assert all(not h.startswith("beta-svc.") for h in data["_meta"]["hostvars"]) and len(data["_meta"]["hostvars"]) == 5
+    assert "cannot read cloud service beta-svc" in stderr and "InternalError" in stderr
+    proc = inventory(emulator, config(tmp_path, retries=0, strict=True), "--list",
+                     env={"ANSIBLE_INVENTORY_UNPARSED_FAILED": "true"})
+    assert proc.returncode != 0 and "cannot read cloud service beta-svc" in proc.stderr
+
+
+def test_transient_errors_are_retried(emulator, tmp_path):
+    load(emulator)
+    emulator.fault(method="GET", path="hostedservices/alpha", times=2, action={"status": 503})
+    data, stderr = listing(emulator, config(tmp_path))
+    assert len(data["_meta"]["hostvars"]) == 8 and "WARNING" not in stderr
+
+
+def test_bad_connection_fails_clearly(emulator, tmp_path):
+    proc = inventory(emulator, config(tmp_path), "--list", env={"AZURE_CERT_PATH": "/nonexistent.pem"})
+    assert "/nonexistent.pem does not exist" in proc.stderr
+    assert '"hostvars": {}' not in proc.stdout.replace("\n", "") or "Unable to parse" in proc.stderr
+
+
+def test_cache_is_used_and_flushed(emulator, tmp_path):
+    load(emulator)
+    path = config(tmp_path, cache=True, cache_plugin="ansible.builtin.jsonfile",
+                  cache_connection=str(tmp_path / "cache"), cache_timeout=300)
+    first, _ = listing(emulator, path)
+    emulator.server.emulator.events.clear()
+    emulator.topology({"subscription_id": emulator.subscription_id, "cloud_services": [
+        {"name": "alpha", "deployments": [{"name": "a", "slot": "production", "roles": [{"name": "R"}]}]}]})
+    cached, _ = listing(emulator, path)
+    assert cached["_meta"]["hostvars"] == first["_meta"]["hostvars"]
+    assert emulator.requests_made() == [], "a cache hit sends no request"
+    fresh, _ = listing(emulator, path, None, "--flush-cache")
+    assert sorted(fresh["_meta"]["hostvars"]) == ["alpha.production.R_IN_0"]
+
+
+def test_rolling_role_on_a_group_the_plugin_made(emulator, tmp_path):
+    load(emulator)
+    proc = run_playbook(emulator, """
+- hosts: role_WorkerRole1
+  gather_facts: false
+  roles:
+    - role: azure_classic.cloud_services.rolling_reimage
+      vars:
+        rolling_reimage_state_path: %s
+""" % (tmp_path / "roll.json"), tmp_path, inventory=config(tmp_path))
+    assert proc.returncode == 0, proc.output
+    accepted = sorted(e["path"].split("/roleinstances/")[1] for e in emulator.accepted())
+    assert accepted == ["WorkerRole1_IN_0", "WorkerRole1_IN_1"]
