@@ -87,7 +87,7 @@ def main():
     static_inventory(static)
     figures = {"static": [], "plugin": [], "cached": []}
     try:
-        for _ in range(args.runs):
+        for run_number in range(args.runs):  # pylint: disable=unused-variable
             figures["static"].append(timed([inventory, "-i", str(static), "--list"], env))
             figures["plugin"].append(timed([inventory, "-i", str(plugin_cfg), "--list", "--flush-cache"], env))
             figures["cached"].append(timed([inventory, "-i", str(plugin_cfg), "--list"], env))
@@ -95,10 +95,11 @@ def main():
         server.stop()
     med = {k: statistics.median(v) for k, v in figures.items()}
     print("## Inventory build (bench/inventory.py)\n")
+    hosts = SERVICES * PER_ROLE * len(ROLES)
+    facts = (platform.machine(), os.cpu_count(), platform.python_version(), SERVICES, PER_ROLE * len(ROLES), hosts,
+             args.runs)
     print("Machine: %s, %d cores, Python %s; %d cloud services x %d instances = %d hosts; median of %d runs, "
-          "`ansible-inventory --list` end to end.\n" % (platform.machine(), os.cpu_count(), platform.python_version(),
-                                                      SERVICES, PER_ROLE * len(ROLES), SERVICES * PER_ROLE * len(ROLES),
-                                                      args.runs))
+          "`ansible-inventory --list` end to end.\n" % facts)
     print("| inventory | median (s) | goal (s) | ratio to static YAML |")
     print("|---|---|---|---|")
     print("| static YAML, same hosts and variables (baseline) | %.2f | | 1.00 |" % med["static"])

@@ -51,7 +51,7 @@ def load(emulator):
 
 def test_every_instance_with_variables_and_default_groups(emulator, tmp_path):
     load(emulator)
-    data, _ = listing(emulator, config(tmp_path))
+    data, _stderr = listing(emulator, config(tmp_path))
     hostvars = data["_meta"]["hostvars"]
     assert sorted(hostvars) == sorted(
         ["alpha.production.WebRole1_IN_0", "alpha.production.WebRole1_IN_1", "alpha.production.WorkerRole1_IN_0",
@@ -77,12 +77,12 @@ def test_filters_keyed_groups_compose_and_hostname_template(emulator, tmp_path):
                   hostname_template="{{ deployment_name }}-{{ role_instance }}",
                   keyed_groups=[{"key": "instance_status", "prefix": "status"}],
                   groups={"even": "fault_domain == 0"}, compose={"ansible_connection": "'local'"})
-    data, _ = listing(emulator, path)
+    data, _stderr = listing(emulator, path)
     assert sorted(data["_meta"]["hostvars"]) == ["alpha-prod-WebRole1_IN_0", "alpha-prod-WebRole1_IN_1"]
     assert sorted(data["status_ReadyRole"]["hosts"]) == ["alpha-prod-WebRole1_IN_0", "alpha-prod-WebRole1_IN_1"]
     assert data["even"]["hosts"] == ["alpha-prod-WebRole1_IN_0"]
     assert data["_meta"]["hostvars"]["alpha-prod-WebRole1_IN_0"]["ansible_connection"] == "local"
-    data, _ = listing(emulator, config(tmp_path, instance_statuses=["BusyRole"]))
+    data, _stderr = listing(emulator, config(tmp_path, instance_statuses=["BusyRole"]))
     assert data["_meta"]["hostvars"] == {}
 
 
@@ -114,14 +114,14 @@ def test_cache_is_used_and_flushed(emulator, tmp_path):
     load(emulator)
     path = config(tmp_path, cache=True, cache_plugin="ansible.builtin.jsonfile",
                   cache_connection=str(tmp_path / "cache"), cache_timeout=300)
-    first, _ = listing(emulator, path)
+    first, _stderr = listing(emulator, path)
     emulator.server.emulator.events.clear()
     emulator.topology({"subscription_id": emulator.subscription_id, "cloud_services": [
         {"name": "alpha", "deployments": [{"name": "a", "slot": "production", "roles": [{"name": "R"}]}]}]})
-    cached, _ = listing(emulator, path)
+    cached, _stderr = listing(emulator, path)
     assert cached["_meta"]["hostvars"] == first["_meta"]["hostvars"]
     assert emulator.requests_made() == [], "a cache hit sends no request"
-    fresh, _ = listing(emulator, path, None, "--flush-cache")
+    fresh, _stderr = listing(emulator, path, None, "--flush-cache")
     assert sorted(fresh["_meta"]["hostvars"]) == ["alpha.production.R_IN_0"]
 
 

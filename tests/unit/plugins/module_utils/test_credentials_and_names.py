@@ -100,7 +100,7 @@ def test_pfx_with_password(tmp_path, keypair, monkeypatch, memfd):
     if memfd and hasattr(os, "memfd_create"):
         assert created == [], "the key never touches a directory"
     else:
-        assert [mode for _, mode in created] == [0o700]
+        assert [mode for made, mode in created] == [0o700]
 
 
 def _publish_settings(tmp_path, subs):
