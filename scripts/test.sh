@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh machine: bash scripts/test.sh
 # Sets up .venv/ and .venv-oldest/ inside the checkout, then runs, in order: ansible-test sanity and
-# units, ansible-lint, the changelog lint, the emulator's tests, the unit tests and the integration tests
+# units, ansible-lint, the changelog lint, the docs lint and site build, the emulator's tests, the unit tests and the integration tests
 # (real ansible against the emulator) on the newest ansible-core we claim, the molecule scenario, and the
 # integration tests again on the oldest. Set QUICK=1 to skip ansible-test sanity (the slowest step) while iterating.
 set -euo pipefail
@@ -41,6 +41,9 @@ ansible-lint --offline -q
 
 step "antsibull-changelog lint"
 antsibull-changelog lint
+
+step "docs: antsibull-docs lint and the HTML docs site"
+bash scripts/build-docs.sh
 
 step "pytest: emulator, unit and integration tests (ansible-core $(python -c 'import ansible; print(ansible.__version__)'))"
 python -m pytest -q -n 2 -p no:cacheprovider tests/emulator_tests tests/unit tests/integration

@@ -17,19 +17,19 @@ def _statuses(emulator, instance):
 
 
 def test_reimage_lifecycle_and_availability(api, emulator):
-    emulator.timing(operation_seconds=1.0, recovery_seconds=0.4)
+    emulator.timing(operation_seconds=2.0, recovery_seconds=0.4)
     api.reimage("WebRole1_IN_1")
-    time.sleep(0.35)
+    time.sleep(0.7)  # StoppedVM lasts from 0.5 s to 1.0 s
     body = api("GET", "/services/hostedservices/contoso-web/deploymentslots/production").text
     assert "<InstanceName>WebRole1_IN_1</InstanceName><InstanceStatus>StoppedVM</InstanceStatus>" in body
-    time.sleep(1.2)
+    time.sleep(1.9)
     assert _statuses(emulator, "WebRole1_IN_1") == [
         "StoppingRole", "StoppedVM", "StartingVM", "StartingRole", "BusyRole", "ReadyRole"]
     events = emulator.events()
     assert [e["time"] for e in events] == sorted(e["time"] for e in events)
     ready = [e for e in events if e.get("status") == "ReadyRole"][0]
     accepted = emulator.accepted()[0]
-    assert 1.35 <= ready["time"] - accepted["time"] < 1.6
+    assert 2.35 <= ready["time"] - accepted["time"] < 2.6
     avail = emulator.availability()["contoso-web/contoso-web-prod"]
     assert avail["max_unavailable_instances"] == 1 and avail["max_unavailable_upgrade_domains"] == 1
     assert emulator.availability()["contoso-web/contoso-web-staging"]["max_unavailable_instances"] == 0

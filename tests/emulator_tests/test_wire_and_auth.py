@@ -57,6 +57,7 @@ def test_lenient_on_request_content_type(api):
 
 
 def test_operation_status_lifecycle(api, emulator):
+    emulator.timing(operation_seconds=2.0)
     request_id = api.reimage().headers["x-ms-request-id"]
     body = api("GET", "/operations/%s" % request_id)
     assert body.status_code == 200
@@ -64,7 +65,7 @@ def test_operation_status_lifecycle(api, emulator):
     assert body.headers["x-ms-request-id"] != request_id
     dashed = "%s-%s-%s-%s-%s" % (request_id[:8], request_id[8:12], request_id[12:16], request_id[16:20], request_id[20:])
     assert body.text == "<Operation %s><ID>%s</ID><Status>InProgress</Status></Operation>" % (NS_ROOT, dashed)
-    time.sleep(1.2)
+    time.sleep(2.3)
     done = api("GET", "/operations/%s" % request_id).text
     assert done == ("<Operation %s><ID>%s</ID><Status>Succeeded</Status><HttpStatusCode>200</HttpStatusCode>"
                     "</Operation>" % (NS_ROOT, dashed))

@@ -46,7 +46,7 @@ def test_reimage_by_name_with_wait_for_ready(emulator):
 
 
 def test_no_wait_then_operation_status_in_a_playbook(emulator, tmp_path):
-    emulator.timing(operation_seconds=2)
+    emulator.timing(operation_seconds=5)
     proc = run_playbook(emulator, """
 - hosts: localhost
   gather_facts: false
@@ -120,7 +120,8 @@ def test_unregistered_certificate_gets_403(emulator):
 
 
 def test_conflict_from_a_foreign_operation_is_waited_out(emulator):
-    emulator.timing(operation_seconds=2)
+    # Long enough that the module's POST certainly arrives while the foreign operation holds the lock.
+    emulator.timing(operation_seconds=6)
     foreign = _start_foreign_operation(emulator)
     rc, result, out = run_adhoc(emulator, REIMAGE, BASE)
     assert rc == 0, out

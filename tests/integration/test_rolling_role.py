@@ -194,7 +194,7 @@ def test_health_gate_url_and_tasks(emulator, tmp_path):
 
 def test_conflict_from_an_operation_the_role_did_not_start(emulator, tmp_path):
     """After round 1, someone else starts a reimage on the deployment; round 2 must wait it out, not fail."""
-    emulator.timing(operation_seconds=2, recovery_seconds=0.5)
+    emulator.timing(operation_seconds=6, recovery_seconds=0.5)
     tasks = tmp_path / "foreign.yml"
     tasks.write_text("""
 - name: Someone else reimages an instance of the same deployment
