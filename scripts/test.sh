@@ -46,7 +46,7 @@ step "docs: antsibull-docs lint and the HTML docs site"
 bash scripts/build-docs.sh
 
 step "pytest: emulator, unit and integration tests (ansible-core $(python -c 'import ansible; print(ansible.__version__)'))"
-python -m pytest -q -n 2 -p no:cacheprovider tests/emulator_tests tests/unit tests/integration
+python -m pytest -q -n 2 -p no:cacheprovider tests/emulator_tests tests/unit tests/integration tests/reliability
 
 step "molecule: the rolling_reimage role against the emulator"
 molecule test

@@ -33,6 +33,7 @@ REDIRECT_STATUS = (307, 308)
 MAX_REDIRECTS = 5
 BACKOFF_BASE = 1.0
 BACKOFF_CAP = 20.0
+LOST_ANSWER_GRACE = 5.0
 ROLE_OPERATIONS = {"reimage": "ReimageRoleInstance", "reboot": "RebootRoleInstance",
                    "rebuild": "RebuildRoleInstance"}
 TERMINAL_BAD_INSTANCE_STATES = ("FailedStartingRole", "FailedStartingVM", "CyclingRole", "UnresponsiveRole",
@@ -267,6 +268,10 @@ class ServiceManagementClient:
                 response = self.request("POST", path, query)
             except AmbiguousRequestError as err:
                 adopted = self._find_started_operation(kind, service, instance, sent_at)
+                if not adopted:
+                    # A slow service may still be processing the original: look once more before re-sending.
+                    self.sleep(min(self.timeout, LOST_ANSWER_GRACE))
+                    adopted = self._find_started_operation(kind, service, instance, sent_at)
                 if adopted:
                     self.warn("the answer to the %s request for %s was lost; the service shows it started as "
                               "operation %s, which is adopted instead of sending it again" % (kind, instance, adopted))

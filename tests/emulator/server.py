@@ -140,11 +140,6 @@ class Handler(BaseHTTPRequestHandler):
             if "drop" in action and action["drop"] == "before":
                 emu.log_request(now, self.command, split.path, split.query, None, None, dropped="before")
                 return self._drop()
-            if "delay" in action:
-                time.sleep(float(action["delay"]))
-                emu.advance()
-                now = time.time()
-                headers["Date"] = wire.http_date(now)
             if "redirect" in action:
                 location = "https://127.0.0.1:%d%s" % (self.server.redirect_port, target)
                 emu.log_request(now, self.command, split.path, split.query, 307, None)
@@ -163,6 +158,8 @@ class Handler(BaseHTTPRequestHandler):
         headers.update(extra)
         dropped = "after" if action and action.get("drop") == "after" else None
         emu.log_request(now, self.command, split.path, split.query, status, request_id, dropped=dropped)
+        if action and "delay" in action:
+            time.sleep(float(action["delay"]))  # a slow answer: the request was processed, the reply is late
         if dropped:
             return self._drop()
         return self._send(status, body, headers)

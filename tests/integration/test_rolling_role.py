@@ -120,7 +120,8 @@ def test_preflight_refuses_a_locked_deployment_and_a_missing_instance(emulator, 
 
 
 def test_failed_operation_stops_the_deployment_and_resume_skips_what_was_done(emulator, tmp_path):
-    emulator.fault(method="POST", path="WebRole1_IN_1", action={
+    # Both deployments have a WebRole1_IN_1 and roll in parallel: aim at production's.
+    emulator.fault(method="POST", path="contoso-web-prod/roleinstances/WebRole1_IN_1", action={
         "fail_operation": {"code": "InternalError", "message": "The host failed."}})
     inv = inventory(tmp_path, ("production", "staging"))
     proc = run_playbook(emulator, play(tmp_path), tmp_path, inventory=inv)

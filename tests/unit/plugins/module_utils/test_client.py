@@ -163,6 +163,7 @@ def test_lost_answer_not_listed_is_sent_again_once():
     empty = ('<SubscriptionOperationCollection %s><SubscriptionOperations/></SubscriptionOperationCollection>' % NS).encode()
     c = make_client([(is_post, requests.exceptions.ReadTimeout("read timed out")),
                      (lambda m, u: "/operations?" in u, Raw(200, empty)),
+                     (lambda m, u: "/operations?" in u, Raw(200, empty)),
                      (is_post, Raw(202, b"", {"x-ms-request-id": RID}))])
     assert c.role_instance_operation("reimage", "svc", "W_IN_2", slot="production", deadline=Deadline(60)) == RID
 
@@ -170,6 +171,7 @@ def test_lost_answer_not_listed_is_sent_again_once():
 def test_lost_answer_without_budget_is_ambiguous():
     empty = ('<SubscriptionOperationCollection %s><SubscriptionOperations/></SubscriptionOperationCollection>' % NS).encode()
     c = make_client([(is_post, requests.exceptions.ConnectionError("RemoteDisconnected")),
+                     (lambda m, u: "/operations?" in u, Raw(200, empty)),
                      (lambda m, u: "/operations?" in u, Raw(200, empty))])
     with pytest.raises(AmbiguousRequestError) as info:
         c.role_instance_operation("reimage", "svc", "W_IN_2", slot="production", deadline=Deadline(0))
