@@ -84,6 +84,27 @@ def _cert_dates(cert):
                 cert.not_valid_after.replace(tzinfo=datetime.timezone.utc))
 
 
+def _pem_dates(path, data):
+    """The certificate's validity dates, without importing cryptography (module start-up stays lean)."""
+    decode = getattr(getattr(ssl, "_ssl", None), "_test_decode_cert", None)  # CPython's own PEM decoder
+    if decode is not None:
+        try:
+            decoded = decode(path)
+            return (datetime.datetime.fromtimestamp(ssl.cert_time_to_seconds(decoded["notBefore"]), datetime.timezone.utc),
+                    datetime.datetime.fromtimestamp(ssl.cert_time_to_seconds(decoded["notAfter"]), datetime.timezone.utc))
+        except (ssl.SSLError, KeyError, ValueError, OSError):
+            pass
+    try:
+        from cryptography import x509
+        start = data.index(b"-----BEGIN CERTIFICATE-----")
+        return _cert_dates(x509.load_pem_x509_certificate(data[start:]))
+    except ImportError:
+        far = datetime.datetime.max.replace(tzinfo=datetime.timezone.utc)
+        return datetime.datetime.min.replace(tzinfo=datetime.timezone.utc), far
+    except ValueError:
+        raise CredentialError("the certificate in %s is not a valid PEM certificate" % path) from None
+
+
 def _pem(path, data, password):
     if b"-----BEGIN CERTIFICATE-----" not in data:
         raise CredentialError("management certificate file %s holds no certificate (PEM without "
@@ -94,17 +115,7 @@ def _pem(path, data, password):
     encrypted = b"ENCRYPTED" in data
     if encrypted and not password:
         raise CredentialError("the private key in %s is encrypted: set certificate_password" % path)
-    try:
-        from cryptography import x509
-    except ImportError:
-        x509 = None
-    if x509 is not None:
-        start = data.index(b"-----BEGIN CERTIFICATE-----")
-        try:
-            cert = x509.load_pem_x509_certificate(data[start:])
-        except ValueError:
-            raise CredentialError("the certificate in %s is not a valid PEM certificate" % path) from None
-        _check_validity(path, *_cert_dates(cert))
+    _check_validity(path, *_pem_dates(path, data))
 
     def loader(context):
         try:

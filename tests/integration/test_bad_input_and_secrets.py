@@ -1,7 +1,6 @@
 """Bad input fails clearly before any request; secrets never reach output or disk."""
 import base64
 import datetime
-import os
 import pathlib
 import subprocess
 

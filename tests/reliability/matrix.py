@@ -143,7 +143,7 @@ def classify(emu, fault, entry, facts, rc, output):
         return "wrong", "a traceback reached the user"
     accepted = collections.Counter(e["path"].rsplit("/", 1)[-1] for e in emu.accepted())
     foreign = facts.get("foreign")
-    ours = {k: v for k, v in accepted.items()}
+    ours = dict(accepted)
     if foreign:
         for e in emu.accepted():
             if e["request_id"] == foreign:
