@@ -14,21 +14,8 @@ description:
     status, power state, upgrade domain and fault domain.
 author:
   - Azure Classic Maintainers (@azure-classic)
-options:
-  cloud_service:
-    description: Name of the cloud service (hosted service).
-    type: str
-    required: true
-    aliases: [service_name]
-  deployment_slot:
-    description:
-      - Slot of the deployment, V(production) or V(staging) (any case).
-      - Exactly one of O(deployment_slot) and O(deployment_name) is required.
-    type: str
-  deployment_name:
-    description: Name of the deployment.
-    type: str
 extends_documentation_fragment:
+  - azure_classic.cloud_services.deployment_address
   - azure_classic.cloud_services.connection
   - azure_classic.cloud_services.attributes
   - azure_classic.cloud_services.attributes.actiongroup

@@ -19,19 +19,6 @@ description:
 author:
   - Azure Classic Maintainers (@azure-classic)
 options:
-  cloud_service:
-    description: Name of the cloud service (hosted service).
-    type: str
-    required: true
-    aliases: [service_name]
-  deployment_slot:
-    description:
-      - Slot of the deployment, V(production) or V(staging) (any case).
-      - Exactly one of O(deployment_slot) and O(deployment_name) is required.
-    type: str
-  deployment_name:
-    description: Name of the deployment.
-    type: str
   role_instance:
     description: Name of the role instance, for example C(WebRole1_IN_0).
     type: str
@@ -56,6 +43,7 @@ options:
     type: int
     default: 1200
 extends_documentation_fragment:
+  - azure_classic.cloud_services.deployment_address
   - azure_classic.cloud_services.connection
   - azure_classic.cloud_services.connection.wait
   - azure_classic.cloud_services.attributes
