@@ -79,7 +79,7 @@ notes:
     and adopted if the service started it; it is sent again only when the service shows no such operation.
 requirements:
   - requests
-  - cryptography (only for PKCS#12 and publishsettings files, and to check certificate dates)
+  - cryptography (only for PKCS#12 and publishsettings files)
 """
 
     # The same options for inventory plugins, which read environment variables through ``env:`` entries.
@@ -142,7 +142,7 @@ options:
     default: 5
 requirements:
   - requests
-  - cryptography (only for PKCS#12 and publishsettings files, and to check certificate dates)
+  - cryptography (only for PKCS#12 and publishsettings files)
 """
 
     WAIT = r"""
