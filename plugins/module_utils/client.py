@@ -9,17 +9,14 @@ import random
 import re
 import ssl
 import time
-import traceback
 from urllib.parse import quote, urlencode, urlsplit
 
 try:
     import requests
     from requests.adapters import HTTPAdapter
     HAS_REQUESTS = True
-    REQUESTS_IMPORT_ERROR = None
 except ImportError:
     HAS_REQUESTS = False
-    REQUESTS_IMPORT_ERROR = traceback.format_exc()
     HTTPAdapter = object
 
 from ansible_collections.azure_classic.cloud_services.plugins.module_utils import asm_xml
@@ -36,8 +33,9 @@ BACKOFF_CAP = 20.0
 LOST_ANSWER_GRACE = 5.0
 ROLE_OPERATIONS = {"reimage": "ReimageRoleInstance", "reboot": "RebootRoleInstance",
                    "rebuild": "RebuildRoleInstance"}
-TERMINAL_BAD_INSTANCE_STATES = ("FailedStartingRole", "FailedStartingVM", "CyclingRole", "UnresponsiveRole",
-                                "StoppedDeallocated", "StoppedVM")
+# States a reimaged instance does not leave by itself; waiting for ReadyRole stops at them. StoppedVM is not
+# one: an instance passes through it while it is reimaged.
+NOT_RECOVERING = ("FailedStartingRole", "FailedStartingVM", "CyclingRole", "UnresponsiveRole", "StoppedDeallocated")
 
 
 def backoff_delay(attempt, base=BACKOFF_BASE, cap=BACKOFF_CAP, rand=random.random):
@@ -88,7 +86,6 @@ class ServiceManagementClient:
         self.warn = warn or (lambda message: None)
         self.sleep = sleep
         self.clock = clock
-        self.requests_sent = 0
         # Polling profile of the waits; the rolling role tightens it to keep its schedule close to the bound.
         self.poll_min_interval = 0.5
         self.poll_growth = 0.1
@@ -109,12 +106,6 @@ class ServiceManagementClient:
     def close(self):
         self.session.close()
 
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
     # -- transport ------------------------------------------------------------
     def _url(self, path, query=None):
         url = "%s/%s%s" % (self.base_url, self.subscription_id, path)
@@ -129,7 +120,6 @@ class ServiceManagementClient:
         hops = 0
         while True:
             try:
-                self.requests_sent += 1
                 raw = self.session.request(
                     method, url, data=b"" if method == "POST" else None, timeout=self.timeout,
                     verify=self.verify, allow_redirects=False,
@@ -236,7 +226,7 @@ class ServiceManagementClient:
                                          code="ResourceNotFound")
 
         done, inst, _polls = wait_until(
-            probe, lambda i: i["instance_status"] in ("ReadyRole",) + TERMINAL_BAD_INSTANCE_STATES, deadline,
+            probe, lambda i: i["instance_status"] in ("ReadyRole",) + NOT_RECOVERING, deadline,
             self.sleep, None, self.poll_min_interval, self.poll_growth)
         if done and inst["instance_status"] == "ReadyRole":
             return inst

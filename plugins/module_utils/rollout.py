@@ -22,13 +22,13 @@ import threading
 import time
 
 from ansible_collections.azure_classic.cloud_services.plugins.module_utils import names
+from ansible_collections.azure_classic.cloud_services.plugins.module_utils.client import NOT_RECOVERING
 from ansible_collections.azure_classic.cloud_services.plugins.module_utils.errors import (
     InputError, ServiceManagementError, WaitTimeoutError)
 from ansible_collections.azure_classic.cloud_services.plugins.module_utils.waiter import Deadline, wait_until
 
 STATE_VERSION = 1
 READY = "ReadyRole"
-NOT_RECOVERING = ("FailedStartingRole", "FailedStartingVM", "CyclingRole", "UnresponsiveRole", "StoppedDeallocated")
 
 
 class RolloutError(ServiceManagementError):
