@@ -4,14 +4,16 @@
 
 Alternates, run by run, an ad hoc `ansible localhost -m azure_classic.cloud_services.role_instance_reimage -a
 '... wait=false'` and an ad hoc `ansible localhost -m ansible.builtin.uri` making the same POST with the same
-client certificate, against the emulator (operations of 0.2 s, so each run finds the deployment unlocked).
-Prints medians and the ratio ours/uri, plus the module's import time split.
+client certificate, against the emulator (operations of 0.2 s, so each run finds the deployment unlocked), and
+`ansible.builtin.ping` for what Ansible itself costs. Prints the medians of wall time and of CPU time (the whole
+process tree) and the ratio ours/uri, end to end and net of the ping.
 """
 import argparse
 import json
 import os
 import pathlib
 import platform
+import resource
 import statistics
 import subprocess
 import sys
@@ -26,17 +28,20 @@ from tests.helpers import EmulatorHandle, bin_path, ensure_collection_path  # no
 
 
 def timed(cmd, env):
+    """(wall seconds, CPU seconds of the process tree) of one run."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.monotonic()
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL, check=False)
     elapsed = time.monotonic() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode:
         sys.exit("failed: %s\n%s" % (" ".join(cmd), proc.stdout[-2000:] + proc.stderr[-2000:]))
-    return elapsed
+    return elapsed, (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--runs", type=int, default=15)
+    parser.add_argument("--runs", type=int, default=25)
     args = parser.parse_args()
     ensure_collection_path()
     work = pathlib.Path(tempfile.mkdtemp(prefix="bench-overhead-"))
@@ -52,22 +57,37 @@ def main():
     uri = [bin_path("ansible"), "localhost", "-m", "ansible.builtin.uri", "-a", json.dumps({
         "url": url, "method": "POST", "status_code": 202, "client_cert": info["certificate_path"],
         "ca_path": info["ca_path"], "headers": {"x-ms-version": "2014-10-01", "Content-Length": "0"}})]
-    times = {"ours": [], "uri": []}
+    ping = [bin_path("ansible"), "localhost", "-m", "ansible.builtin.ping"]
+    commands = (("ours", ours), ("uri", uri), ("ping", ping))
+    wall = {name: [] for name, _cmd in commands}
+    cpu = {name: [] for name, _cmd in commands}
     try:
         for run_number in range(args.runs):  # pylint: disable=unused-variable
-            for name, cmd in (("ours", ours), ("uri", uri)):
+            for name, cmd in commands:
                 time.sleep(0.3)  # let the previous operation release the deployment's lock
-                times[name].append(timed(cmd, env))
+                elapsed, used = timed(cmd, env)
+                wall[name].append(elapsed)
+                cpu[name].append(used)
     finally:
         server.stop()
-    med = {k: statistics.median(v) for k, v in times.items()}
+    med = {name: statistics.median(values) for name, values in wall.items()}
+    med_cpu = {name: statistics.median(values) for name, values in cpu.items()}
+    # Runs are paired (same moment, same machine load), so the median of per-pair ratios resists drift.
+    paired = statistics.median(o / u for o, u in zip(wall["ours"], wall["uri"]))
     print("## Per-task overhead (bench/overhead.py)\n")
-    print("Machine: %s, %d cores, Python %s; %d alternated runs of each, ad hoc `ansible localhost`, end to end.\n" % (
-        platform.machine(), os.cpu_count(), platform.python_version(), args.runs))
-    print("| task | median (s) | ratio to uri |")
-    print("|---|---|---|")
-    print("| `ansible.builtin.uri` POST with the client certificate (baseline) | %.3f | 1.00 |" % med["uri"])
-    print("| `role_instance_reimage wait=false` | %.3f | **%.2f** |" % (med["ours"], med["ours"] / med["uri"]))
+    print("Machine: %s, %d cores, Python %s; %d alternated runs of each, ad hoc `ansible localhost`, end to end; "
+          "CPU is user + system time of the whole process tree.\n" % (
+              platform.machine(), os.cpu_count(), platform.python_version(), args.runs))
+    print("| task | median wall (s) | median CPU (s) | wall ratio to uri | CPU ratio to uri |")
+    print("|---|---|---|---|---|")
+    print("| `ansible.builtin.uri` POST with the client certificate (baseline) | %.3f | %.3f | 1.00 | 1.00 |" % (
+        med["uri"], med_cpu["uri"]))
+    print("| `role_instance_reimage wait=false` | %.3f | %.3f | **%.2f** (paired runs: %.2f) | %.2f |" % (
+        med["ours"], med_cpu["ours"], med["ours"] / med["uri"], paired, med_cpu["ours"] / med_cpu["uri"]))
+    print("| `ansible.builtin.ping` (what Ansible costs by itself) | %.3f | %.3f | | |" % (med["ping"], med_cpu["ping"]))
+    net_ours, net_uri = med_cpu["ours"] - med_cpu["ping"], med_cpu["uri"] - med_cpu["ping"]
+    print("\nNet of Ansible's own cost (CPU beyond `ping`): ours %.0f ms, uri %.0f ms%s." % (
+        net_ours * 1000, net_uri * 1000, (", ratio %.2f" % (net_ours / net_uri)) if net_uri > 0 else ""))
 
 
 if __name__ == "__main__":

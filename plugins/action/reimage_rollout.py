@@ -5,9 +5,12 @@
 
 from __future__ import annotations
 
+import http.client
 import time
+from urllib.error import HTTPError, URLError
 
 from ansible.errors import AnsibleError
+from ansible.module_utils.urls import ConnectionError as UrlsConnectionError, open_url
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
@@ -128,21 +131,27 @@ class ActionModule(ActionBase):
         return {"changed": summary["counts"]["done"] > 0, "summary": summary}
 
     def _health_gate(self, args, state, state_file):
-        import requests
         deadline = time.monotonic() + args["health_timeout"]
-        verify = args.get("health_ca_path") or args["health_validate_certs"]
         last = None
         while True:
-            try:
-                response = requests.get(args["health_url"], timeout=10, verify=verify)
-                if response.status_code in args["health_status"]:
-                    display.display("health gate: %s answered %d" % (args["health_url"], response.status_code))
-                    return
-                last = "answered %d" % response.status_code
-            except requests.RequestException as exc:
-                last = "failed: %s" % exc.__class__.__name__
+            status, last = _health_status(args)
+            if status in args["health_status"]:
+                display.display("health gate: %s answered %d" % (args["health_url"], status))
+                return
             if time.monotonic() >= deadline:
                 break
             time.sleep(min(2.0, max(deadline - time.monotonic(), 0)))
         rollout.stop_all(state, state_file, "health gate: %s %s within %ss" % (
             args["health_url"], last, args["health_timeout"]))
+
+
+def _health_status(args):
+    """(HTTP status or None, what happened) for one GET of the health URL."""
+    try:
+        with open_url(args["health_url"], method="GET", timeout=10, validate_certs=args["health_validate_certs"],
+                      ca_path=args.get("health_ca_path"), follow_redirects="safe") as response:
+            return response.status, "answered %d" % response.status
+    except HTTPError as exc:
+        return exc.code, "answered %d" % exc.code
+    except (URLError, UrlsConnectionError, OSError, http.client.HTTPException) as exc:
+        return None, "failed: %s" % exc.__class__.__name__

@@ -82,10 +82,12 @@ def role_instance_operation(kind):
         except ServiceManagementError as err:
             raise _not_found_context(err, service, slot, deployment_name, instance)
         result.update(changed=True, request_id=request_id, status="InProgress")
+        if not p["wait"]:
+            # Fire and forget costs one request, as a hand-made POST does; the address is reported as given.
+            return
+        # The wait lasts minutes, so naming the deployment (and slot) costs nothing the user would notice.
         deployment = client.get_deployment(service, slot, deployment_name)
         result.update(deployment_name=deployment["name"], deployment_slot=deployment["slot"])
-        if not p["wait"]:
-            return
         try:
             operation = client.wait_for_operation(request_id, deadline)
         except WaitTimeoutError as err:

@@ -5,19 +5,14 @@
 
 from __future__ import annotations
 
+import http.client
 import random
 import re
+import select
 import ssl
+import threading
 import time
 from urllib.parse import quote, urlencode, urlsplit
-
-try:
-    import requests
-    from requests.adapters import HTTPAdapter
-    HAS_REQUESTS = True
-except ImportError:
-    HAS_REQUESTS = False
-    HTTPAdapter = object
 
 from ansible_collections.azure_classic.cloud_services.plugins.module_utils import asm_xml
 from ansible_collections.azure_classic.cloud_services.plugins.module_utils.errors import (
@@ -44,10 +39,26 @@ def backoff_delay(attempt, base=BACKOFF_BASE, cap=BACKOFF_CAP, rand=random.rando
     return ceiling / 2 + rand() * ceiling / 2
 
 
+class Headers(dict):
+    """Response headers, looked up without regard to case."""
+
+    def __init__(self, pairs=()):
+        super().__init__((name.lower(), value) for name, value in (pairs.items() if hasattr(pairs, "items") else pairs))
+
+    def get(self, name, default=None):
+        return super().get(name.lower(), default)
+
+    def __getitem__(self, name):
+        return super().__getitem__(name.lower())
+
+    def __contains__(self, name):
+        return super().__contains__(name.lower())
+
+
 class Response:
     def __init__(self, status, headers, body):
         self.status = status
-        self.headers = headers
+        self.headers = headers if isinstance(headers, Headers) else Headers(headers or {})
         self.body = body
 
     @property
@@ -55,16 +66,102 @@ class Response:
         return self.headers.get("x-ms-request-id")
 
 
-class _ContextAdapter(HTTPAdapter):
-    """Hands urllib3 our SSL context, which already holds the client certificate."""
+class ExchangeFailed(Exception):
+    """No HTTP answer came back. ``sent`` tells whether the service may have received the request; ``tls``
+    marks a refused handshake, which retrying does not cure."""
 
-    def __init__(self, ssl_context, **kwargs):
-        self._ssl_context = ssl_context
-        super().__init__(**kwargs)
+    def __init__(self, cause, sent, tls=False):
+        super().__init__(_root_cause(cause))
+        self.sent = sent
+        self.tls = tls
 
-    def init_poolmanager(self, *args, **kwargs):
-        kwargs["ssl_context"] = self._ssl_context
-        return super().init_poolmanager(*args, **kwargs)
+
+class KeepAliveTransport:
+    """HTTPS on the standard library's http.client, with connections reused across requests and threads.
+
+    Importing requests and urllib3 costs a module about a tenth of a second more than the whole task of
+    ansible.builtin.uri; this does what the client needs (client certificate via the SSL context, timeouts,
+    keep-alive, telling a request never sent from an answer lost) in the standard library. Environment
+    proxies and .netrc are deliberately not read.
+    """
+
+    def __init__(self, context, timeout, max_idle_per_host=8):
+        self._context = context
+        self._timeout = timeout
+        self._max_idle = max_idle_per_host
+        self._idle = {}
+        self._lock = threading.Lock()
+
+    def send(self, method, url, headers, body=None):
+        parts = urlsplit(url)
+        if parts.scheme != "https" or not parts.hostname:
+            raise ExchangeFailed(ValueError("not an https URL: %s" % url), sent=False)
+        key = (parts.hostname, parts.port or 443)
+        target = (parts.path or "/") + ("?" + parts.query if parts.query else "")
+        conn = self._take(key)
+        try:
+            if conn.sock is None:
+                conn.connect()
+        except ssl.SSLError as exc:
+            conn.close()
+            raise ExchangeFailed(exc, sent=False, tls=not _is_eof(exc)) from None
+        except (OSError, http.client.HTTPException) as exc:
+            conn.close()
+            raise ExchangeFailed(exc, sent=False) from None
+        try:
+            conn.request(method, target, body=body, headers=headers)
+            answer = conn.getresponse()
+            payload = answer.read()
+        except ssl.SSLError as exc:
+            conn.close()
+            raise ExchangeFailed(exc, sent=True, tls=not _is_eof(exc)) from None
+        except (OSError, http.client.HTTPException) as exc:
+            conn.close()
+            raise ExchangeFailed(exc, sent=True) from None
+        if answer.will_close:
+            conn.close()
+        else:
+            self._give_back(key, conn)
+        return Response(answer.status, Headers(answer.getheaders()), payload)
+
+    def _take(self, key):
+        with self._lock:
+            idle = self._idle.get(key, [])
+            while idle:
+                conn = idle.pop()
+                if _still_open(conn):
+                    return conn
+                conn.close()
+        return http.client.HTTPSConnection(key[0], key[1], timeout=self._timeout, context=self._context)
+
+    def _give_back(self, key, conn):
+        with self._lock:
+            idle = self._idle.setdefault(key, [])
+            if len(idle) < self._max_idle:
+                idle.append(conn)
+                return
+        conn.close()
+
+    def close(self):
+        with self._lock:
+            pools, self._idle = self._idle, {}
+        for idle in pools.values():
+            for conn in idle:
+                conn.close()
+
+
+def _still_open(conn):
+    """An idle keep-alive connection the server has not closed (a closed one reads as ready, with EOF)."""
+    if conn.sock is None:
+        return False
+    try:
+        return not select.select([conn.sock], [], [], 0)[0]
+    except (OSError, ValueError):
+        return False
+
+
+def _is_eof(exc):
+    return isinstance(exc, (ssl.SSLEOFError, ssl.SSLZeroReturnError))
 
 
 def deployment_path(service, slot=None, deployment_name=None):
@@ -89,22 +186,19 @@ class ServiceManagementClient:
         # Polling profile of the waits; the rolling role tightens it to keep its schedule close to the bound.
         self.poll_min_interval = 0.5
         self.poll_growth = 0.1
-        # requests lets REQUESTS_CA_BUNDLE override Session.verify, so verify= is passed on every call.
-        self.verify = ca_path if (validate_certs and ca_path) else bool(validate_certs)
+        # Trust comes from ca_path alone when it is given (REQUESTS_CA_BUNDLE and the like play no part),
+        # otherwise from the system store.
         context = ssl.create_default_context(cafile=ca_path if validate_certs else None)
         if not validate_certs:
             context.check_hostname = False
             context.verify_mode = ssl.CERT_NONE
         certificate.load_into(context)
-        self.session = requests.Session()
-        self.session.trust_env = False  # no proxy or netrc surprises; verify is explicit anyway
-        adapter = _ContextAdapter(context, pool_connections=4, pool_maxsize=4, max_retries=0)
-        self.session.mount("https://", adapter)
-        self.session.headers.update({"x-ms-version": api_version, "Accept": "application/xml",
-                                     "User-Agent": "azure_classic.cloud_services"})
+        self.transport = KeepAliveTransport(context, timeout)
+        self.headers = {"x-ms-version": api_version, "Accept": "application/xml",
+                        "User-Agent": "azure_classic.cloud_services"}
 
     def close(self):
-        self.session.close()
+        self.transport.close()
 
     # -- transport ------------------------------------------------------------
     def _url(self, path, query=None):
@@ -116,32 +210,31 @@ class ServiceManagementClient:
     def request(self, method, path, query=None):
         """Send one logical request; returns a Response with status < 400 or raises."""
         url = self._url(path, query)
+        headers = dict(self.headers)
+        body = None
+        if method == "POST":
+            headers.update({"Content-Length": "0", "Content-Type": "application/xml"})
+            body = b""
         attempt = 0
         hops = 0
         while True:
             try:
-                raw = self.session.request(
-                    method, url, data=b"" if method == "POST" else None, timeout=self.timeout,
-                    verify=self.verify, allow_redirects=False,
-                    headers={"Content-Length": "0", "Content-Type": "application/xml"} if method == "POST" else None)
-            except requests.exceptions.SSLError as exc:
-                raise TransportError(
-                    "TLS with %s failed: %s (check ca_path and validate_certs, and that the management "
-                    "certificate is valid)" % (urlsplit(url).netloc, _root_cause(exc))) from None
-            except (requests.exceptions.ConnectTimeout, requests.exceptions.ConnectionError,
-                    requests.exceptions.ReadTimeout) as exc:
-                sent = not _never_sent(exc)
-                if method != "GET" and sent:
+                response = self.transport.send(method, url, headers, body)
+            except ExchangeFailed as exc:
+                if exc.tls:
+                    raise TransportError(
+                        "TLS with %s failed: %s (check ca_path and validate_certs, and that the management "
+                        "certificate is valid)" % (urlsplit(url).netloc, exc)) from None
+                if method != "GET" and exc.sent:
                     raise AmbiguousRequestError(
                         "the connection to %s failed after the %s request was sent (%s): the operation may "
-                        "have started" % (urlsplit(url).netloc, method, _root_cause(exc))) from None
+                        "have started" % (urlsplit(url).netloc, method, exc)) from None
                 if attempt >= self.retries:
                     raise TransportError("cannot reach %s after %d attempts: %s" % (
-                        urlsplit(url).netloc, attempt + 1, _root_cause(exc))) from None
+                        urlsplit(url).netloc, attempt + 1, exc)) from None
                 self.sleep(backoff_delay(attempt))
                 attempt += 1
                 continue
-            response = Response(raw.status_code, raw.headers, raw.content)
             if response.status in REDIRECT_STATUS:
                 location = response.headers.get("Location")
                 hops += 1
@@ -321,15 +414,6 @@ def _epoch(value):
         return time.mktime(time.strptime(value[:19], "%Y-%m-%dT%H:%M:%S")) - time.timezone
     except (TypeError, ValueError):
         return 0
-
-
-def _never_sent(exc):
-    """True when the request cannot have reached the service (no connection was made)."""
-    if isinstance(exc, requests.exceptions.ConnectTimeout):
-        return True
-    text = repr(exc)
-    return any(marker in text for marker in ("NewConnectionError", "Connection refused", "Name or service not known",
-                                             "NameResolutionError", "No route to host"))
 
 
 def _root_cause(exc):

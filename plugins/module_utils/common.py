@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit
 
-from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule, env_fallback
 
 from ansible_collections.azure_classic.cloud_services.plugins.module_utils import names
 from ansible_collections.azure_classic.cloud_services.plugins.module_utils.errors import (
@@ -84,12 +84,9 @@ def check_wait_timeout(value, name="wait_timeout"):
 
 def build_client(options, warn=None):
     """A ServiceManagementClient from validated connection options (module params or plugin options)."""
-    from ansible_collections.azure_classic.cloud_services.plugins.module_utils.client import (
-        HAS_REQUESTS, ServiceManagementClient)
+    from ansible_collections.azure_classic.cloud_services.plugins.module_utils.client import ServiceManagementClient
     from ansible_collections.azure_classic.cloud_services.plugins.module_utils.credentials import (
         load_management_certificate)
-    if not HAS_REQUESTS:
-        raise InputError(missing_required_lib("requests"))
     opts = check_connection_options(options)
     certificate = load_management_certificate(opts.get("management_certificate"), opts.get("certificate_password"),
                                               opts.get("subscription_id"))

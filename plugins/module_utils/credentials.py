@@ -19,7 +19,6 @@ import secrets
 import shutil
 import ssl
 import tempfile
-import xml.etree.ElementTree as ET
 
 from ansible_collections.azure_classic.cloud_services.plugins.module_utils.errors import CredentialError
 
@@ -182,6 +181,7 @@ def _pkcs12_loader(path, blob, password, what):
 
 
 def _publish_settings(path, data, subscription_id):
+    import xml.etree.ElementTree as ET  # only publishsettings files need it
     try:
         root = ET.fromstring(data)
     except ET.ParseError as exc:

@@ -156,12 +156,17 @@ cloud_service:
   type: str
   sample: contoso-web
 deployment_name:
-  description: Name of the deployment addressed.
+  description:
+    - Name of the deployment addressed.
+    - With O(wait=false) the deployment is not read (the task sends the POST and nothing else), so this is null
+      when the deployment was addressed by slot.
   returned: always
   type: str
   sample: contoso-web-prod
 deployment_slot:
-  description: Slot of the deployment addressed, in lower case.
+  description:
+    - Slot of the deployment addressed, in lower case.
+    - With O(wait=false) this is null when the deployment was addressed by name.
   returned: always
   type: str
   sample: production

@@ -72,12 +72,20 @@ def test_no_wait_then_operation_status_in_a_playbook(emulator, tmp_path):
       ansible.builtin.assert:
         that:
           - started.changed and started.status == 'InProgress'
-          - started.deployment_name == 'contoso-web-staging'
+          - started.deployment_slot == 'staging' and started.deployment_name is none
           - early.status == 'InProgress' and not early.done and not early.changed
           - final.status == 'Succeeded' and final.done and final.succeeded and final.http_status_code == 200
           - final.request_id == started.request_id
 """, tmp_path)
     assert proc.returncode == 0, proc.output
+
+
+def test_no_wait_sends_one_request_like_a_hand_made_post(emulator):
+    rc, result, out = run_adhoc(emulator, REIMAGE, dict(BASE, wait=False))
+    assert rc == 0, out
+    made = emulator.requests_made()
+    assert [(e["method"], e["status"]) for e in made] == [("POST", 202)]
+    assert result["request_id"] == made[0]["request_id"] and result["deployment_slot"] == "production"
 
 
 def test_check_mode_verifies_the_address_and_sends_no_post(emulator):

@@ -1,6 +1,7 @@
-"""Client behaviour with a stubbed HTTP session: retries, redirects, 409 waits, lost answers, errors."""
+"""Client behaviour with a stubbed transport: retries, redirects, 409 waits, lost answers, errors."""
+import socket
+
 import pytest
-import requests
 
 from ansible_collections.azure_classic.cloud_services.plugins.module_utils import client as client_mod
 from ansible_collections.azure_classic.cloud_services.plugins.module_utils.errors import (
@@ -22,22 +23,24 @@ def op_body(rid, status):
     return ("<Operation %s><ID>%s</ID><Status>%s</Status>%s</Operation>" % (NS, dashed, status, extra)).encode()
 
 
-class Raw:
-    def __init__(self, status, body=b"", headers=None):
-        self.status_code = status
-        self.content = body
-        self.headers = requests.structures.CaseInsensitiveDict(headers or {})
+def Raw(status, body=b"", headers=None):  # pylint: disable=invalid-name
+    return client_mod.Response(status, headers or {}, body)
 
 
-class StubSession:
+def lost(sent=True):
+    """The transport's failure when no answer came back (sent: the service may have the request)."""
+    return client_mod.ExchangeFailed(ConnectionResetError("connection reset by peer"), sent=sent)
+
+
+class StubTransport:
     """Answers requests from a script: a list of (predicate, answer) consumed in order of matching."""
 
     def __init__(self, script):
         self.script = list(script)
         self.calls = []
 
-    def request(self, method, url, **kwargs):
-        self.calls.append((method, url, kwargs))
+    def send(self, method, url, headers, body=None):
+        self.calls.append((method, url, headers, body))
         for index, (predicate, answer) in enumerate(self.script):
             if predicate(method, url):
                 self.script.pop(index)
@@ -71,7 +74,7 @@ def make_client(script, retries=3):
     warnings = []
     c = client_mod.ServiceManagementClient(SUB, NoCert(), "https://example.test", retries=retries,
                                            sleep=clock.sleep, clock=clock, warn=warnings.append)
-    c.session = StubSession(script)
+    c.transport = StubTransport(script)
     c.warnings = warnings
     c.fake_clock = clock
     return c
@@ -89,10 +92,10 @@ def test_post_retries_503_then_returns_request_id():
     c = make_client([(is_post, Raw(503, error_body("TooManyRequests", "Too many"))),
                      (is_post, Raw(202, b"", {"x-ms-request-id": RID}))])
     assert c.role_instance_operation("reimage", "svc", "W_IN_0", slot="production", deadline=Deadline(60)) == RID
-    method, url, kwargs = c.session.calls[-1]
+    method, url, headers, body = c.transport.calls[-1]
     assert url == "https://example.test/%s/services/hostedservices/svc/deploymentslots/production/roleinstances/W_IN_0?comp=reimage" % SUB
-    assert kwargs["verify"] is True and kwargs["headers"]["Content-Length"] == "0"
-    assert kwargs["allow_redirects"] is False
+    assert method == "POST" and body == b"" and headers["Content-Length"] == "0"
+    assert headers["x-ms-version"] == "2014-10-01"
 
 
 def test_retries_are_bounded_and_the_error_is_structured():
@@ -102,7 +105,7 @@ def test_retries_are_bounded_and_the_error_is_structured():
         c.request("POST", "/x")
     assert info.value.to_dict() == {"code": "InternalError", "message": "boom", "http_status": 500,
                                     "request_id": "b" * 32}
-    assert len(c.session.calls) == 3
+    assert len(c.transport.calls) == 3
 
 
 def test_backoff_grows_and_is_jittered():
@@ -115,7 +118,7 @@ def test_redirect_keeps_method_and_goes_to_location():
     c = make_client([(is_post, Raw(307, b"", {"Location": "https://other.test:8443/sub/path?comp=reimage"})),
                      (lambda m, u: u.startswith("https://other.test:8443"), Raw(202, b"", {"x-ms-request-id": RID}))])
     assert c.request("POST", "/x").request_id == RID
-    assert [call[0] for call in c.session.calls] == ["POST", "POST"]
+    assert [call[0] for call in c.transport.calls] == ["POST", "POST"]
 
 
 def test_redirect_to_plain_http_is_refused():
@@ -152,16 +155,16 @@ def test_lost_answer_adopts_the_listed_operation_and_never_resends():
                '</OperationParameters><OperationStatus><Status>InProgress</Status></OperationStatus>'
                '<OperationStartedTime>%s</OperationStartedTime></SubscriptionOperation></SubscriptionOperations>'
                '</SubscriptionOperationCollection>' % (NS, RID, started)).encode()
-    c = make_client([(is_post, requests.exceptions.ConnectionError("RemoteDisconnected")),
+    c = make_client([(is_post, lost()),
                      (lambda m, u: "/operations?" in u, Raw(200, listing))])
     assert c.role_instance_operation("reimage", "svc", "W_IN_2", slot="production", deadline=Deadline(60)) == RID
-    assert [call[0] for call in c.session.calls] == ["POST", "GET"]
+    assert [call[0] for call in c.transport.calls] == ["POST", "GET"]
     assert "adopted" in c.warnings[0]
 
 
 def test_lost_answer_not_listed_is_sent_again_once():
     empty = ('<SubscriptionOperationCollection %s><SubscriptionOperations/></SubscriptionOperationCollection>' % NS).encode()
-    c = make_client([(is_post, requests.exceptions.ReadTimeout("read timed out")),
+    c = make_client([(is_post, client_mod.ExchangeFailed(TimeoutError("timed out"), sent=True)),
                      (lambda m, u: "/operations?" in u, Raw(200, empty)),
                      (lambda m, u: "/operations?" in u, Raw(200, empty)),
                      (is_post, Raw(202, b"", {"x-ms-request-id": RID}))])
@@ -170,7 +173,7 @@ def test_lost_answer_not_listed_is_sent_again_once():
 
 def test_lost_answer_without_budget_is_ambiguous():
     empty = ('<SubscriptionOperationCollection %s><SubscriptionOperations/></SubscriptionOperationCollection>' % NS).encode()
-    c = make_client([(is_post, requests.exceptions.ConnectionError("RemoteDisconnected")),
+    c = make_client([(is_post, lost()),
                      (lambda m, u: "/operations?" in u, Raw(200, empty)),
                      (lambda m, u: "/operations?" in u, Raw(200, empty))])
     with pytest.raises(AmbiguousRequestError) as info:
@@ -179,7 +182,7 @@ def test_lost_answer_without_budget_is_ambiguous():
 
 
 def test_get_retries_connection_errors_and_gives_up():
-    c = make_client([(lambda m, u: True, requests.exceptions.ConnectionError("reset"))] * 3, retries=2)
+    c = make_client([(lambda m, u: True, lost())] * 3, retries=2)
     with pytest.raises(TransportError) as info:
         c.request("GET", "/services/hostedservices")
     assert "after 3 attempts" in info.value.message
@@ -201,3 +204,45 @@ def test_non_xml_error_is_still_structured():
 
 def test_names_are_quoted_in_paths():
     assert client_mod.deployment_path("svc", deployment_name="a b") == "/services/hostedservices/svc/deployments/a%20b"
+
+
+def test_a_post_never_sent_is_retried_like_a_get():
+    c = make_client([(is_post, lost(sent=False)), (is_post, Raw(202, b"", {"x-ms-request-id": RID}))])
+    assert c.request("POST", "/x").request_id == RID
+    assert [call[0] for call in c.transport.calls] == ["POST", "POST"]
+
+
+def test_a_refused_handshake_is_not_retried():
+    refused = client_mod.ExchangeFailed(OSError("certificate verify failed"), sent=False, tls=True)
+    c = make_client([(lambda m, u: True, refused)])
+    with pytest.raises(TransportError) as info:
+        c.request("GET", "/x")
+    assert "TLS with example.test failed" in info.value.message and len(c.transport.calls) == 1
+
+
+def test_response_headers_ignore_case():
+    response = client_mod.Response(202, [("X-MS-Request-ID", RID), ("Location", "https://x")], b"")
+    assert response.request_id == RID and "location" in response.headers and response.headers["LOCATION"] == "https://x"
+
+
+class FakeConnection:
+    def __init__(self, sock):
+        self.sock = sock
+
+
+def test_an_idle_connection_closed_by_the_server_is_not_reused():
+    ours, theirs = socket.socketpair()
+    try:
+        assert client_mod._still_open(FakeConnection(ours))  # pylint: disable=protected-access
+        theirs.close()
+        assert not client_mod._still_open(FakeConnection(ours))  # pylint: disable=protected-access
+        assert not client_mod._still_open(FakeConnection(None))  # pylint: disable=protected-access
+    finally:
+        ours.close()
+
+
+def test_the_transport_refuses_plain_http_before_connecting():
+    transport = client_mod.KeepAliveTransport(None, 5)
+    with pytest.raises(client_mod.ExchangeFailed) as info:
+        transport.send("GET", "http://example.test/x", {})
+    assert info.value.sent is False and "not an https URL" in str(info.value)
