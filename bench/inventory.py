@@ -13,16 +13,11 @@ import platform
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 
 import yaml
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from tests.emulator import EmulatorServer  # noqa: E402
-from tests.helpers import EmulatorHandle, ensure_collection_path  # noqa: E402
+from harness import start_emulator
 
 SERVICES, ROLES, PER_ROLE, UDS = 50, ("WebRole1", "WorkerRole1"), 50, 5
 
@@ -72,10 +67,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
-    ensure_collection_path()
-    work = pathlib.Path(tempfile.mkdtemp(prefix="bench-inventory-"))
-    server = EmulatorServer(str(work / "emulator"), 0, None)
-    emu = EmulatorHandle(server.start(), server)
+    emu, work = start_emulator("inventory")
     emu.topology(topology(emu.subscription_id))
     env = emu.env()
     inventory = str(pathlib.Path(sys.executable).parent / "ansible-inventory")
@@ -92,7 +84,7 @@ def main():
             figures["plugin"].append(timed([inventory, "-i", str(plugin_cfg), "--list", "--flush-cache"], env))
             figures["cached"].append(timed([inventory, "-i", str(plugin_cfg), "--list"], env))
     finally:
-        server.stop()
+        emu.server.stop()
     med = {k: statistics.median(v) for k, v in figures.items()}
     print("## Inventory build (bench/inventory.py)\n")
     hosts = SERVICES * PER_ROLE * len(ROLES)

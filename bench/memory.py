@@ -9,20 +9,14 @@ the same over an equivalent static YAML inventory.
 """
 import json
 import os
-import pathlib
 import platform
 import subprocess
 import sys
-import tempfile
 
 import yaml
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from bench.inventory import static_inventory, topology  # noqa: E402
-from tests.emulator import EmulatorServer  # noqa: E402
-from tests.helpers import EmulatorHandle, bin_path, ensure_collection_path  # noqa: E402
+from harness import ROOT, start_emulator, bin_path
+from bench.inventory import static_inventory, topology  # noqa: E402  (harness puts the checkout on the path)
 
 
 def peak_rss_mib(cmd, env):
@@ -38,10 +32,7 @@ def peak_rss_mib(cmd, env):
 
 
 def main():
-    ensure_collection_path()
-    work = pathlib.Path(tempfile.mkdtemp(prefix="bench-memory-"))
-    server = EmulatorServer(str(work / "emulator"), 0, None)
-    emu = EmulatorHandle(server.start(), server)
+    emu, work = start_emulator("memory")
     env = emu.env(PYTHONPATH=str(ROOT / "tests" / "output" / "collections"))
     info = emu.info
     rows = []
@@ -69,7 +60,7 @@ def main():
         rows.append(("`ansible-inventory --list`, equivalent static YAML (baseline)",
                      peak_rss_mib([bin_path("ansible-inventory"), "-i", str(static), "--list"], env)))
     finally:
-        server.stop()
+        emu.server.stop()
     print("## Memory (bench/memory.py)\n")
     print("Machine: %s, %d cores, Python %s; peak resident set size of each process.\n" % (
         platform.machine(), os.cpu_count(), platform.python_version()))

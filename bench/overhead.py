@@ -11,20 +11,14 @@ process tree) and the ratio ours/uri, end to end and net of the ping.
 import argparse
 import json
 import os
-import pathlib
 import platform
 import resource
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from tests.emulator import EmulatorServer  # noqa: E402
-from tests.helpers import EmulatorHandle, bin_path, ensure_collection_path  # noqa: E402
+from harness import start_emulator, bin_path
 
 
 def timed(cmd, env):
@@ -43,10 +37,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=25)
     args = parser.parse_args()
-    ensure_collection_path()
-    work = pathlib.Path(tempfile.mkdtemp(prefix="bench-overhead-"))
-    server = EmulatorServer(str(work / "emulator"), 0, None, 0.2, 0.0)
-    emu = EmulatorHandle(server.start(), server)
+    emu, work = start_emulator("overhead", 0.2, 0.0)
     env = emu.env()
     info = emu.info
     instance = "WebRole1_IN_0"
@@ -69,7 +60,7 @@ def main():
                 wall[name].append(elapsed)
                 cpu[name].append(used)
     finally:
-        server.stop()
+        emu.server.stop()
     med = {name: statistics.median(values) for name, values in wall.items()}
     med_cpu = {name: statistics.median(values) for name, values in cpu.items()}
     # Runs are paired (same moment, same machine load), so the median of per-pair ratios resists drift.

@@ -18,14 +18,9 @@ import pathlib
 import platform
 import subprocess
 import sys
-import tempfile
 import time
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from tests.emulator import EmulatorServer  # noqa: E402
-from tests.helpers import EmulatorHandle, ensure_collection_path  # noqa: E402
+from harness import start_emulator
 
 TOPOLOGY_ROLES = [{"name": "WebRole1", "instances": 3}, {"name": "WorkerRole1", "instances": 3}]
 
@@ -80,10 +75,7 @@ def main():
     args = parser.parse_args()
     op, rec = args.operation_seconds, args.recovery_seconds
 
-    ensure_collection_path()
-    work = pathlib.Path(tempfile.mkdtemp(prefix="bench-rolling-"))
-    server = EmulatorServer(str(work / "emulator"), 0, None, op, rec)
-    emu = EmulatorHandle(server.start(), server)
+    emu, work = start_emulator("rolling", op, rec)
     emu.topology(topology(emu.subscription_id))
     emu.timing(operation_seconds=op, recovery_seconds=rec)
     env = emu.env()
@@ -108,7 +100,7 @@ def main():
         naive_wall = time.monotonic() - started
         naive_span, naive_posts = makespan(emu)
     finally:
-        server.stop()
+        emu.server.stop()
 
     bound = lower_bound(op, rec)
     worst_ud = max(a["max_unavailable_upgrade_domains"] for a in availability.values())

@@ -12,18 +12,11 @@ import argparse
 import json
 import math
 import os
-import pathlib
 import platform
 import subprocess
 import sys
-import tempfile
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests" / "output" / "collections"))
-
-from tests.emulator import EmulatorServer  # noqa: E402
-from tests.helpers import EmulatorHandle, bin_path, ensure_collection_path  # noqa: E402
+from harness import start_emulator, bin_path
 
 DURATIONS = (5, 60, 600)
 
@@ -63,10 +56,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scale", type=float, default=0.1)
     args = parser.parse_args()
-    ensure_collection_path()
-    work = pathlib.Path(tempfile.mkdtemp(prefix="bench-waiting-"))
-    server = EmulatorServer(str(work / "emulator"), 0, None, 1.0, 0.0)
-    emu = EmulatorHandle(server.start(), server)
+    emu, work = start_emulator("waiting", 1.0, 0.0)
     env = emu.env()
     info = emu.info
     rows = []
@@ -98,7 +88,7 @@ def main():
             theirs = polls_and_delay(emu, op)
             rows.append((duration, op, ours, theirs, schedule_ours(duration), schedule_fixed(duration)))
     finally:
-        server.stop()
+        emu.server.stop()
     print("## Waiting for an operation (bench/waiting.py)\n")
     print("Machine: %s, %d cores, Python %s. Measured with operations scaled by %.2f (the `uri` loop's delay %d s); "
           "unscaled figures computed from the two schedules.\n" % (platform.machine(), os.cpu_count(),

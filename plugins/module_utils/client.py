@@ -102,22 +102,14 @@ class KeepAliveTransport:
         try:
             if conn.sock is None:
                 conn.connect()
-        except ssl.SSLError as exc:
-            conn.close()
-            raise ExchangeFailed(exc, sent=False, tls=not _is_eof(exc)) from None
-        except (OSError, http.client.HTTPException) as exc:
-            conn.close()
-            raise ExchangeFailed(exc, sent=False) from None
+        except (OSError, http.client.HTTPException) as exc:  # ssl.SSLError is an OSError
+            raise _failed(conn, exc, sent=False) from None
         try:
             conn.request(method, target, body=body, headers=headers)
             answer = conn.getresponse()
             payload = answer.read()
-        except ssl.SSLError as exc:
-            conn.close()
-            raise ExchangeFailed(exc, sent=True, tls=not _is_eof(exc)) from None
         except (OSError, http.client.HTTPException) as exc:
-            conn.close()
-            raise ExchangeFailed(exc, sent=True) from None
+            raise _failed(conn, exc, sent=True) from None
         if answer.will_close:
             conn.close()
         else:
@@ -160,8 +152,11 @@ def _still_open(conn):
         return False
 
 
-def _is_eof(exc):
-    return isinstance(exc, (ssl.SSLEOFError, ssl.SSLZeroReturnError))
+def _failed(conn, exc, sent):
+    """Close the connection and describe the failure; TLS errors other than an abrupt end are not retried."""
+    conn.close()
+    tls = isinstance(exc, ssl.SSLError) and not isinstance(exc, (ssl.SSLEOFError, ssl.SSLZeroReturnError))
+    return ExchangeFailed(exc, sent=sent, tls=tls)
 
 
 def deployment_path(service, slot=None, deployment_name=None):
