@@ -77,8 +77,8 @@ notes:
     waits for that operation to end, within the wait budget of the module, and is then sent again.
   - When the answer to a mutating request is lost, the operation is looked up with List Subscription Operations
     and adopted if the service started it; it is sent again only when the service shows no such operation.
-  - HTTPS is done with the Python standard library over one kept-alive connection per endpoint. Requests go
-    straight to O(management_url); proxy environment variables and C(REQUESTS_CA_BUNDLE) are not used.
+  - HTTPS is done with the Python standard library, reusing kept-alive connections across requests. Requests
+    go straight to O(management_url); proxy environment variables and C(REQUESTS_CA_BUNDLE) are not used.
 requirements:
   - cryptography (only for PKCS#12 and publishsettings files)
 """
