@@ -2,6 +2,7 @@
 # Create the project's virtualenvs inside the checkout (idempotent) and link the collection path.
 #   .venv         newest ansible-core we claim, plus the development tools
 #   .venv-oldest  oldest ansible-core we claim (only with --oldest)
+#   .venv-importer galaxy-importer, Galaxy's upload validator, with its own pins (only with --importer)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -21,9 +22,13 @@ make_venv() {  # make_venv DIR REQUIREMENTS
 }
 
 make_venv .venv tests/requirements.txt
-if [ "${1:-}" = "--oldest" ]; then
-  make_venv .venv-oldest tests/requirements-oldest.txt
-fi
+for arg in "$@"; do
+  case $arg in
+    --oldest) make_venv .venv-oldest tests/requirements-oldest.txt ;;
+    --importer) make_venv .venv-importer tests/requirements-importer.txt ;;
+    *) echo "unknown option: $arg" >&2; exit 2 ;;
+  esac
+done
 
 # ansible finds the collection through ANSIBLE_COLLECTIONS_PATH=tests/output/collections.
 mkdir -p tests/output/collections/ansible_collections/azure_classic

@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh machine: bash scripts/test.sh
-# Sets up .venv/ and .venv-oldest/ inside the checkout, then runs, in order: ansible-test sanity and
+# Sets up .venv/, .venv-oldest/ and .venv-importer/ (galaxy-importer) inside the checkout, then runs, in order: ansible-test sanity and
 # units, ansible-lint, the changelog lint, the docs lint and site build, the emulator's tests, the unit tests and the integration tests
-# (real ansible against the emulator) on the newest ansible-core we claim, the molecule scenario, and the
+# (real ansible against the emulator; the built tarball through galaxy-importer) on the newest ansible-core we claim, the molecule scenario, and the
 # integration tests again on the oldest. Set QUICK=1 to skip ansible-test sanity (the slowest step) while iterating.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
-bash scripts/bootstrap.sh --oldest
+bash scripts/bootstrap.sh --oldest --importer
 export PATH="$root/.venv/bin:$PATH"
 export ANSIBLE_COLLECTIONS_PATH="$root/tests/output/collections"
 export ASM_RECORDINGS="${ASM_RECORDINGS:-$root/../shared/reference/asm/recordings}"

@@ -1,5 +1,8 @@
-"""The collection as users get it: the built tarball, installed into a fresh path, and an EE build context."""
+"""The collection as users get it: the built tarball, installed into a fresh path, imported by Galaxy's own
+importer, and an EE build context."""
 import glob
+import json
+import os
 import subprocess
 import tarfile
 
@@ -9,6 +12,18 @@ from tests.helpers import ROOT, bin_path
 
 PLUGINS = {"module": ["role_instance_reimage", "operation_status", "deployment_info", "reimage_rollout"],
            "inventory": ["role_instances"], "role": ["rolling_reimage"]}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def private_ansible_home(tmp_path_factory):
+    """ansible-galaxy and ansible keep their temp files under ~/.ansible: keep this module's runs out of ~."""
+    saved = os.environ.get("ANSIBLE_HOME")
+    os.environ["ANSIBLE_HOME"] = str(tmp_path_factory.mktemp("ansible-home"))
+    yield
+    if saved is None:
+        os.environ.pop("ANSIBLE_HOME", None)
+    else:
+        os.environ["ANSIBLE_HOME"] = saved
 
 
 @pytest.fixture(scope="module")
@@ -26,11 +41,20 @@ def test_tarball_holds_only_what_users_need(tarball):
     for needed in ("plugins/modules/role_instance_reimage.py", "plugins/inventory/role_instances.py",
                    "plugins/action/reimage_rollout.py", "roles/rolling_reimage/tasks/main.yml",
                    "playbooks/rolling_reimage.yml", "meta/runtime.yml", "meta/execution-environment.yml",
-                   "requirements.txt", "bindep.txt", "extensions/awx/credential_type.yml", "README.md"):
+                   "requirements.txt", "bindep.txt", "extensions/awx/credential_type.yml", "README.md",
+                   "roles/rolling_reimage/README.md", "LICENSES/GPL-3.0-or-later.txt"):
         assert needed in names, needed
     for unwanted in (".venv", ".venv-oldest", "tests/output", ".pytest_cache", "__pycache__", ".git/", ".ci/",
-                     "bench/", "collections/"):
+                     "bench/", "collections/", "tests/sanity/ignore-"):
         assert not [n for n in names if unwanted in n], unwanted
+    # galaxy.yml leaves the sanity ignore files out of the build only because they hold nothing to hide.
+    ignore_files = sorted((ROOT / "tests" / "sanity").glob("ignore-*.txt"))
+    assert ignore_files
+    assert {p.name: p.read_text() for p in ignore_files} == {p.name: "" for p in ignore_files}
+    with tarfile.open(tarball) as archive:
+        shipped_license = archive.extractfile("LICENSES/GPL-3.0-or-later.txt").read().decode()
+    assert shipped_license.startswith("                    GNU GENERAL PUBLIC LICENSE\n")
+    assert "Version 3, 29 June 2007" in shipped_license and "END OF TERMS AND CONDITIONS" in shipped_license
 
 
 def test_installed_tarball_documents_every_plugin_and_runs(tarball, emulator, tmp_path):
@@ -50,6 +74,56 @@ def test_installed_tarball_documents_every_plugin_and_runs(tarball, emulator, tm
                          capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL, check=False)
     assert run.returncode == 0 and "WorkerRole1_IN_2" in run.stdout, run.stdout + run.stderr
     assert "ansible collection location = %s" % path in run.stdout
+
+
+IMPORTER_BIN = ROOT / ".venv-importer" / "bin"
+# Warnings galaxy-importer may still give on our tarball, each with the reason it is acceptable. None today:
+# the only one it gave ("Ignore files skip ansible-test sanity tests, found ignore-2.NN.txt with 0
+# statement(s)") is gone because galaxy.yml leaves the empty ignore files out of the build.
+EXPECTED_IMPORTER_WARNINGS = []
+
+
+def test_galaxy_importer_accepts_the_tarball(tarball, tmp_path):
+    """The validator Galaxy and Automation Hub run on every upload, with its default configuration except for
+    its ansible-test step (ours runs in scripts/test.sh): no error, and no warning we have not explained."""
+    python = IMPORTER_BIN / "python"
+    if not python.exists():
+        pytest.skip("galaxy-importer needs its own venv (its pins clash with .venv): "
+                    "run `bash scripts/bootstrap.sh --importer` (scripts/test.sh does)")
+    config = tmp_path / "galaxy-importer.cfg"
+    config.write_text("[galaxy-importer]\nrun_ansible_test = False\n")
+    home = tmp_path / "home"
+    home.mkdir()
+    # The importer's ansible-doc and ansible-lint write under ~ (ANSIBLE_LOCAL_TEMP=~/.ansible/tmp) and take
+    # their settings from ANSIBLE_* and GALAXY_IMPORTER_* variables: give them a private home, none of ours.
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("ANSIBLE_", "GALAXY_IMPORTER_")) and k not in ("VIRTUAL_ENV", "PYTHONPATH")}
+    env.update(HOME=str(home), TMPDIR=str(tmp_path), GALAXY_IMPORTER_CONFIG=str(config),
+               PATH=str(IMPORTER_BIN) + os.pathsep + env.get("PATH", "/usr/bin:/bin"))
+    proc = subprocess.run([str(python), "-m", "galaxy_importer.main", tarball], cwd=str(tmp_path), env=env,
+                          capture_output=True, text=True, timeout=900, stdin=subprocess.DEVNULL, check=False)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 0, output
+    assert "Importer processing completed successfully" in proc.stdout, output
+    assert "Traceback" not in output, output
+    assert "ansible-lint run complete" in proc.stdout, output  # the importer's lint really ran
+    errors = [line for line in proc.stdout.splitlines() if line.startswith(("ERROR:", "CRITICAL:"))]
+    assert errors == [], output
+    warnings = [line for line in proc.stdout.splitlines() if line.startswith("WARNING:")]
+    assert sorted(warnings) == sorted(EXPECTED_IMPORTER_WARNINGS), output
+
+    # What Galaxy's UI shows: the collection's README, the role's README, every plugin's documentation.
+    result = json.loads((tmp_path / "importer_result.json").read_text())
+    assert result["metadata"]["license"] == ["GPL-3.0-or-later"]
+    readme = result["docs_blob"]["collection_readme"]
+    assert readme["name"] == "README.md" and "azure_classic.cloud_services" in readme["html"]
+    shown = {(c["content_type"], c["content_name"]): c for c in result["docs_blob"]["contents"]}
+    role = shown[("role", "rolling_reimage")]
+    assert role["readme_file"] == "README.md" and "one upgrade domain of each deployment" in role["readme_html"]
+    for kind, names in PLUGINS.items():
+        if kind != "role":
+            for name in names:
+                assert shown[(kind, name)]["doc_strings"]["doc"]["short_description"], (kind, name)
 
 
 def test_execution_environment_context_renders(tarball, tmp_path):
