@@ -38,13 +38,19 @@ def _describe_address(service, slot, deployment_name):
 
 
 def _not_found_context(err, service, slot, deployment_name, instance=None):
-    """Name the part the service could not find, in the error the user sees."""
+    """Name the part the service could not find, in the error the user sees.
+
+    The service says "The hosted service does not exist." only when the cloud service itself is read; through a
+    deployment's path it says "No deployments were found." whether the slot is empty, the deployment name is unknown
+    or (as far as is known) the cloud service is missing, so that hint names both possibilities.
+    """
     if err.http_status == 404:
         text = (err.message or "").lower()
         if "hosted service" in text or "service name" in text:
             err.hint = "cloud service %s does not exist in subscription" % service
         elif "deployment" in text:
-            err.hint = "%s does not exist" % _describe_address(service, slot, deployment_name)
+            err.hint = "%s does not exist, or the cloud service itself does not" % _describe_address(
+                service, slot, deployment_name)
         elif "role instance" in text and instance:
             err.hint = "role instance %s does not exist in %s" % (instance, _describe_address(service, slot, deployment_name))
     return err

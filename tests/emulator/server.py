@@ -18,6 +18,7 @@ ROLE_OPERATIONS = {"reimage": "2010-10-28", "reboot": "2010-10-28", "rebuild": "
 READ_MIN_VERSION = "2009-10-01"
 LIST_OPERATIONS_MIN_VERSION = "2011-02-25"
 REGION = "emulator1"
+NO_DEPLOYMENTS = "No deployments were found."
 
 
 class ApiError(Exception):
@@ -58,8 +59,23 @@ class Handler(BaseHTTPRequestHandler):
         return self.server.emulator
 
     def _read_body(self):
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            return self._read_chunked()
         length = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(length) if length else b""
+
+    def _read_chunked(self):
+        """A body sent without Content-Length (Node.js clients, for one): chunks until the empty one."""
+        body = []
+        while True:
+            size = int(self.rfile.readline(1024).split(b";", 1)[0].strip() or b"0", 16)
+            if size == 0:
+                break
+            body.append(self.rfile.read(size))
+            self.rfile.readline(1024)  # the CRLF after each chunk
+        while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
+            pass  # trailer fields, then the blank line that ends the body
+        return b"".join(body)
 
     def _send(self, status, body=b"", headers=None, content_type="application/xml; charset=utf-8"):
         if isinstance(body, str):
@@ -82,7 +98,11 @@ class Handler(BaseHTTPRequestHandler):
             pass
 
     def _dispatch(self):
-        body = self._read_body()
+        try:
+            body = self._read_body()
+        except ValueError:  # a chunk size or Content-Length that is not a number: the framing is lost
+            self.close_connection = True
+            return self._send(400, json.dumps({"error": "unreadable request body"}), content_type="application/json")
         split = urlsplit(self.path)
         if split.path.startswith("/_emulator/") or split.path == "/_emulator":
             return self._admin(split, body)
@@ -146,14 +166,17 @@ class Handler(BaseHTTPRequestHandler):
             if "redirect" in action:
                 location = "https://127.0.0.1:%d%s" % (self.server.redirect_port, target)
                 emu.log_request(now, self.command, split.path, split.query, 307, None)
+                # The recorded 307s carry no Cache-Control and no request id.
                 return self._send(307, wire.REDIRECT_BODY, {
-                    "Cache-Control": "no-cache", "Date": wire.http_date(now), "Location": location,
-                    "Server": "Microsoft-HTTPAPI/2.0"})
+                    "Date": wire.http_date(now), "Location": location, "Server": "Microsoft-HTTPAPI/2.0"})
             if "status" in action:
                 status = int(action["status"])
                 code = action.get("code") or wire.CODE_FOR_STATUS.get(status, "InternalError")
+                message = action.get("message")
+                if code == "ConflictError" and not message:
+                    message = self._injected_conflict_message(split, action, now)
                 emu.log_request(now, self.command, split.path, split.query, status, request_id)
-                return self._send(status, wire.error(code, action.get("message")), headers)
+                return self._send(status, wire.error(code, message), headers)
         try:
             status, body, extra = self._route(split, request_id, action or {})
         except ApiError as err:
@@ -166,6 +189,33 @@ class Handler(BaseHTTPRequestHandler):
         if dropped:
             return self._drop()
         return self._send(status, body, headers)
+
+    def _injected_conflict_message(self, split, action, now):
+        """The text of an injected 409: by default the recorded one, naming an operation a client can poll (the
+        deployment's real lock holder if it has one, else another client's operation made up for the purpose)."""
+        if str(action.get("conflict_text", "2015")) == "2014":
+            return wire.CONFLICT_2014
+        emu = self.emulator
+        with emu.lock:
+            dep = self._deployment_for_path(split.path)
+            holder = dep["lock"] if dep is not None and dep["lock"] else None
+            if holder is None:
+                holder = wire.new_request_id()
+                emu.foreign_operation(holder, now)
+        return wire.conflict_message(holder)
+
+    def _deployment_for_path(self, path):
+        parts = [unquote(p) for p in path.strip("/").split("/")]
+        if len(parts) < 6 or parts[1:3] != ["services", "hostedservices"]:
+            return None
+        svc = self.emulator.service(parts[3])
+        if svc is None:
+            return None
+        if parts[4].lower() == "deploymentslots":
+            return self.emulator.deployment_by_slot(svc, parts[5])
+        if parts[4].lower() == "deployments":
+            return self.emulator.deployment_by_name(svc, parts[5])
+        return None
 
     def _check_auth(self, subscription):
         der = self.connection.getpeercert(binary_form=True)
@@ -207,21 +257,19 @@ class Handler(BaseHTTPRequestHandler):
             raise _not_found("The resource was not found.")
 
     def _find_deployment(self, svc_name, addressing, key):
-        svc = self.emulator.service(svc_name)
-        if svc is None:
-            raise _not_found("The hosted service does not exist.")
-        if addressing == "deploymentslots":
-            if key.lower() not in ("production", "staging"):
-                raise ApiError(400, "BadRequest", "The deployment slot name '%s' is invalid." % key)
-            dep = self.emulator.deployment_by_slot(svc, key)
-            if dep is None:
-                raise _not_found("No deployments were found.")
-        elif addressing == "deployments":
-            dep = self.emulator.deployment_by_name(svc, key)
-            if dep is None:
-                raise _not_found("The deployment name '%s' does not exist." % key)
-        else:
+        """The deployment a path addresses. Whatever is missing (the slot's deployment, the named deployment, or the
+        cloud service itself) the answer is the recorded "No deployments were found." (the last case is assumed)."""
+        if addressing == "deploymentslots" and key.lower() not in ("production", "staging"):
+            raise ApiError(400, "BadRequest", "The deployment slot name '%s' is invalid." % key)
+        if addressing not in ("deploymentslots", "deployments"):
             raise _not_found("The resource was not found.")
+        svc = self.emulator.service(svc_name)
+        dep = None
+        if svc is not None:
+            find = self.emulator.deployment_by_slot if addressing == "deploymentslots" else self.emulator.deployment_by_name
+            dep = find(svc, key)
+        if dep is None:
+            raise _not_found(NO_DEPLOYMENTS)
         return dep
 
     def _read_service(self, rest, query):
@@ -259,9 +307,7 @@ class Handler(BaseHTTPRequestHandler):
         if inst is None:
             raise _not_found("Role instance name is not valid.")
         if dep["lock"] is not None:
-            raise ApiError(409, "ConflictError",
-                           "Windows Azure is currently performing an operation with x-ms-requestid %s on this "
-                           "deployment that requires exclusive access." % dep["lock"])
+            raise ApiError(409, "ConflictError", wire.conflict_message(dep["lock"]))
         fail = action.get("fail_operation")
         emu.start_role_operation(comp, dep, inst, request_id, thumb, self.client_address[0],
                                  fail=(fail.get("code", "InternalError"), fail.get("message", "")) if fail else None,

@@ -39,6 +39,20 @@ OPERATION_NAMES = {"reimage": "ReimageRoleInstance", "reboot": "RebootRoleInstan
                    "rebuild": "RebuildRoleInstance"}
 READY = "ReadyRole"
 
+# Role sizes the service listed in List Cloud Services (recorded March 2015, in the service's order).
+WEB_WORKER_ROLE_SIZES = ["A10", "A11", "A5", "A6", "A7", "A8", "A9", "ExtraLarge", "ExtraSmall", "Large", "Medium",
+                         "Small", "Standard_D1", "Standard_D11", "Standard_D12", "Standard_D13", "Standard_D14",
+                         "Standard_D2", "Standard_D3", "Standard_D4"]
+VIRTUAL_MACHINE_ROLE_SIZES = ["A10", "A11", "A5", "A6", "A7", "A8", "A9", "Basic_A0", "Basic_A1", "Basic_A2",
+                              "Basic_A3", "Basic_A4", "ExtraLarge", "ExtraSmall", "Large", "Medium", "Small",
+                              "Standard_D1", "Standard_D11", "Standard_D12", "Standard_D13", "Standard_D14",
+                              "Standard_D2", "Standard_D3", "Standard_D4", "Standard_G1", "Standard_G2", "Standard_G3",
+                              "Standard_G4", "Standard_G5"]
+# A web role gets the endpoint Visual Studio's template declares; a worker role none.
+WEB_ROLE_ENDPOINTS = [{"name": "Endpoint1", "protocol": "http", "port": 80, "local_port": 80}]
+ENDPOINT_PROTOCOLS = ("tcp", "udp", "http", "https")
+DOWNTIME_SECONDS = 365 * 86400  # the window recorded in 2017 answers: a year from the deployment's creation
+
 
 class TopologyError(ValueError):
     pass
@@ -57,6 +71,64 @@ def _instances_for(service, deployment, role, ud_count, ip_counter):
             "status": READY, "power_state": "Started", "details": "", "stuck": False,
         })
     return out
+
+
+def _endpoints(role):
+    spec = role.get("endpoints")
+    if spec is None:
+        return copy.deepcopy(WEB_ROLE_ENDPOINTS) if "web" in str(role.get("name", "")).lower() else []
+    if not isinstance(spec, list):
+        raise TopologyError("role %s: endpoints must be a list" % role.get("name"))
+    out = []
+    for endpoint in spec:
+        try:
+            port = int(endpoint["port"])
+            item = {"name": str(endpoint["name"]), "protocol": str(endpoint.get("protocol", "tcp")).lower(),
+                    "port": port, "local_port": int(endpoint.get("local_port", port))}
+        except (KeyError, TypeError, ValueError):
+            raise TopologyError("role %s: every endpoint needs a name and a port" % role.get("name")) from None
+        if item["protocol"] not in ENDPOINT_PROTOCOLS:
+            raise TopologyError("role %s: endpoint protocol must be one of %s"
+                                % (role.get("name"), ", ".join(ENDPOINT_PROTOCOLS)))
+        out.append(item)
+    return out
+
+
+def _downtime(dep, created):
+    """(start, end, status) of the deployment's PersistentVMDowntime, or None when the topology turns it off."""
+    spec = dep.get("persistent_vm_downtime", True)
+    if spec is False or spec is None:
+        return None
+    if spec is True:
+        return created, created + DOWNTIME_SECONDS, "PersistentVMUpdateScheduled"
+    if not isinstance(spec, dict):
+        raise TopologyError("deployment %s: persistent_vm_downtime must be true, false or a mapping" % dep.get("name"))
+    try:
+        start = float(spec.get("start", created))
+        end = float(spec.get("end", start + DOWNTIME_SECONDS))
+    except (TypeError, ValueError):
+        raise TopologyError("deployment %s: persistent_vm_downtime start and end are epoch seconds"
+                            % dep.get("name")) from None
+    return start, end, str(spec.get("status", "PersistentVMUpdateScheduled"))
+
+
+def _compute_capabilities(svc):
+    spec = svc.get("compute_capabilities") or {}
+    if not isinstance(spec, dict):
+        raise TopologyError("cloud service %s: compute_capabilities must be a mapping" % svc.get("name"))
+    web = spec.get("web_worker_role_sizes", WEB_WORKER_ROLE_SIZES)
+    vms = spec.get("virtual_machines_role_sizes", VIRTUAL_MACHINE_ROLE_SIZES)
+    if not isinstance(web, list) or not isinstance(vms, list):
+        raise TopologyError("cloud service %s: role sizes must be lists" % svc.get("name"))
+    return [str(size) for size in web], [str(size) for size in vms]
+
+
+def _extended_properties(owner, spec):
+    if spec is None:
+        return []
+    if not isinstance(spec, dict):
+        raise TopologyError("%s: extended_properties must be a mapping of names to values" % owner)
+    return [(str(k), str(v)) for k, v in spec.items()]
 
 
 def _ip_counter():
@@ -92,27 +164,41 @@ def build_topology(spec):
                 raise TopologyError("deployment %s: upgrade_domain_count must be 1..20" % dep.get("name"))
             roles = []
             for role in dep.get("roles", []):
-                roles.append({"name": role["name"],
+                roles.append({"name": role["name"], "endpoints": _endpoints(role),
                               "instances": _instances_for(name, dep["name"], role, ud_count, ips)})
             used_uds = {i["upgrade_domain"] for r in roles for i in r["instances"]}
             deployments[dep["name"].lower()] = {
                 "name": dep["name"], "service": name, "slot": slot, "roles": roles,
                 "upgrade_domain_count": min(ud_count, max(len(used_uds), 1)),
                 "private_id": uuid.uuid4().hex, "created": now, "modified": now, "lock": None,
-                "vip": "52.%d.%d.%d" % next(ips),
+                "vip": "52.%d.%d.%d" % next(ips), "downtime": _downtime(dep, now),
+                "extended_properties": _extended_properties("deployment %s" % dep["name"],
+                                                            dep.get("extended_properties")),
             }
+        affinity_group = svc.get("affinity_group")
         services[name.lower()] = {"name": name, "location": svc.get("location", "West US"),
+                                  "affinity_group": str(affinity_group) if affinity_group else None,
+                                  "compute_capabilities": _compute_capabilities(svc),
+                                  "extended_properties": _extended_properties("cloud service %s" % name,
+                                                                              svc.get("extended_properties")),
                                   "created": now, "deployments": deployments}
     return subscription, services
 
 
 class Fault:
     ACTIONS = ("status", "redirect", "drop", "delay", "fail_operation", "stuck")
+    STATUS_OPTIONS = {"code", "message", "conflict_text"}
 
     def __init__(self, spec):
         action = spec.get("action")
-        if not isinstance(action, dict) or len(action) != 1 or next(iter(action)) not in self.ACTIONS:
+        kinds = [k for k in (action if isinstance(action, dict) else ()) if k in self.ACTIONS]
+        if len(kinds) != 1:
             raise ValueError("action must be one of %s" % ", ".join(self.ACTIONS))
+        allowed = {kinds[0]} | (self.STATUS_OPTIONS if kinds[0] == "status" else set())
+        if set(action) - allowed:
+            raise ValueError("unknown keys in a %s action: %s" % (kinds[0], ", ".join(sorted(set(action) - allowed))))
+        if "conflict_text" in action and str(action["conflict_text"]) not in ("2014", "2015"):
+            raise ValueError("conflict_text must be 2015 (names the operation holding the lock) or 2014")
         if "drop" in action and action["drop"] not in ("before", "after"):
             raise ValueError("drop must be 'before' or 'after'")
         self.method = (spec.get("method") or "*").upper()
@@ -295,6 +381,20 @@ class Emulator:
             self._at(t + rec_seconds, lambda t2: self._set_status(t2, inst, READY, "Started"))
 
         self._at(now + op_seconds, finish)
+        return op
+
+    def foreign_operation(self, request_id, when=None):
+        """An operation of another client's, named by an injected 409: pollable, InProgress for operation-seconds,
+        then Succeeded. It holds no lock and is not listed (the emulator knows nothing else about it)."""
+        now = time.time() if when is None else when
+        op = {"request_id": request_id, "status": "InProgress", "http_status": None, "error": None,
+              "started": now, "completed": None}
+        self.operations[request_id] = op
+
+        def finish(t):
+            op.update(status="Succeeded", http_status=200, completed=t)
+
+        self._at(now + self.operation_seconds, finish)
         return op
 
     def list_operations(self, start, end, object_id=None, result=None, token=None):

@@ -2,11 +2,13 @@
 import concurrent.futures
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
 
+import pytest
 import requests
 
 from tests.helpers import ROOT
@@ -114,8 +116,38 @@ def test_failed_operation_and_stuck_instance(api, emulator):
     assert [e["kind"] for e in emulator.events()] == ["request"], "reset empties the log"
 
 
+def test_admin_reads_chunked_bodies(emulator):
+    """A client that sends no Content-Length (Node.js, for one) is understood."""
+    def chunks():
+        yield b'{"action": {"status": '
+        yield b'503}, "path": "hostedservices$"}'
+    response = requests.post("%s/faults" % emulator.admin, data=chunks(), verify=emulator.info["ca_path"], timeout=10,
+                             headers={"Content-Type": "application/json"})
+    assert response.request.headers.get("Transfer-Encoding") == "chunked"
+    assert response.status_code == 200 and response.json() == {"faults": 1}
+    assert emulator.server.emulator.faults[0].action == {"status": 503}
+    # the connection stays usable: the chunked body was read to its end
+    session = requests.Session()
+    for attempt in range(2):  # pylint: disable=unused-variable
+        reply = session.post("%s/timing" % emulator.admin, data=iter([b'{"operation_seconds"', b": 1.5}"]),
+                             verify=emulator.info["ca_path"], timeout=10)
+        assert reply.json()["operation_seconds"] == 1.5
+
+
+def test_unreadable_chunked_body_gets_400(emulator):
+    import socket
+    import ssl
+    context = ssl.create_default_context(cafile=emulator.info["ca_path"])
+    with socket.create_connection(("127.0.0.1", emulator.server.port), timeout=10) as raw:
+        with context.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
+            tls.sendall(b"POST /_emulator/faults HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n")
+            assert tls.recv(4096).startswith(b"HTTP/1.1 400 ")
+
+
 def test_admin_rejects_bad_input(emulator):
-    for path, payload in (("faults", {"action": {"explode": 1}}), ("topology", {"cloud_services": "x"})):
+    for path, payload in (("faults", {"action": {"explode": 1}}), ("topology", {"cloud_services": "x"}),
+                          ("faults", {"action": {"status": 409, "conflict_text": "2016"}}),
+                          ("faults", {"action": {"drop": "before", "message": "x"}})):
         url = "%s/%s" % (emulator.admin, path)
         response = requests.post(url, json=payload, verify=emulator.info["ca_path"], timeout=10)
         assert response.status_code == 400 and "error" in response.json()
@@ -139,6 +171,12 @@ def test_list_subscription_operations_filters_and_pages(api, emulator):
     filtered = api("GET", "/operations?%s&ObjectIdFilter=%s&OperationResultFilter=Succeeded" % (window, object_id)).text
     assert filtered.count("<SubscriptionOperation>") == 1
     assert "<OperationName>ReimageRoleInstance</OperationName>" in filtered
+    assert ('<OperationParameters xmlns:a="http://schemas.datacontract.org/2004/07/Microsoft.WindowsAzure.'
+            'ServiceManagement"><OperationParameter><a:Name>serviceName</a:Name><a:Value>contoso-web</a:Value>'
+            '</OperationParameter>') in filtered
+    assert re.search(r"<OperationCaller><UsedServiceManagementApi>true</UsedServiceManagementApi>"
+                     r"<SubscriptionCertificateThumbprint>[0-9A-F]{40}</SubscriptionCertificateThumbprint>"
+                     r"<ClientIP>127\.0\.0\.1</ClientIP></OperationCaller>", filtered)
     assert api("GET", "/operations?EndTime=2030-01-01").status_code == 400
 
 
@@ -231,3 +269,56 @@ def test_rebuild_has_its_own_path(api, emulator):
     time.sleep(1.0)
     assert _statuses(emulator, "WorkerRole1_IN_1") == [
         "StoppingRole", "StoppedVM", "CreatingVM", "StartingRole", "BusyRole", "ReadyRole"]
+
+
+def test_topology_carries_the_optional_elements(api, emulator):
+    emulator.topology({"subscription_id": emulator.subscription_id, "cloud_services": [
+        {"name": "grouped", "affinity_group": "group1", "extended_properties": {"ResourceGroup": "grouped"},
+         "compute_capabilities": {"web_worker_role_sizes": ["Small"], "virtual_machines_role_sizes": []},
+         "deployments": [{"name": "d", "slot": "production", "persistent_vm_downtime": False, "roles": [
+             {"name": "Front", "instances": 1, "endpoints": [{"name": "https", "protocol": "https", "port": 443,
+                                                              "local_port": 8443}]},
+             {"name": "WebRole1", "instances": 1, "endpoints": []}]}]},
+        {"name": "plain", "location": "North Europe", "deployments": [
+            {"name": "p", "slot": "staging", "roles": [{"name": "WebRole1"}, {"name": "WorkerRole1"}]}]}]})
+    listed = api("GET", "/services/hostedservices").text
+    assert "<Description i:nil=\"true\"/><AffinityGroup>group1</AffinityGroup><Label>" in listed
+    assert ("<ComputeCapabilities><WebWorkerRoleSizes><RoleSize>Small</RoleSize></WebWorkerRoleSizes>"
+            "<VirtualMachinesRoleSizes/></ComputeCapabilities></HostedService>") in listed
+    assert "<Location>North Europe</Location>" in listed and listed.count("<RoleSize>Standard_G5</RoleSize>") == 1
+    assert ("<ExtendedProperties><ExtendedProperty><Name>ResourceGroup</Name><Value>grouped</Value></ExtendedProperty>"
+            "</ExtendedProperties>") in listed and "<ExtendedProperties/>" in listed
+    assert "ComputeCapabilities" not in api("GET", "/services/hostedservices/grouped").text
+    grouped = api("GET", "/services/hostedservices/grouped/deploymentslots/production").text
+    assert "PersistentVMDowntime" not in grouped
+    vip = re.search(r"<VirtualIP><Address>([\d.]+)</Address>", grouped).group(1)
+    assert ("<IpAddress>%s</IpAddress><InstanceEndpoints><InstanceEndpoint><Name>https</Name><Vip>%s</Vip>"
+            "<PublicPort>443</PublicPort><LocalPort>8443</LocalPort><Protocol>https</Protocol></InstanceEndpoint>"
+            "</InstanceEndpoints><PowerState>" % (re.search(r"<IpAddress>([\d.]+)</IpAddress>", grouped).group(1), vip)
+            ) in grouped
+    assert ("<ConfigurationSetType>NetworkConfiguration</ConfigurationSetType><InputEndpoints><InputEndpoint>"
+            "<Port>443</Port><Protocol>https</Protocol><Vip>%s</Vip><VirtualIPName>dContractContract</VirtualIPName>"
+            "</InputEndpoint></InputEndpoints><SubnetNames/>" % vip) in grouped
+    assert grouped.count("<InstanceEndpoints>") == 1, "an empty endpoint list means none"
+    plain = api("GET", "/services/hostedservices/plain/deploymentslots/staging").text
+    assert plain.count("<InstanceEndpoint><Name>Endpoint1</Name>") == 1, "web roles get an HTTP endpoint by default"
+    created = re.search(r"<CreatedTime>([^<]+)</CreatedTime>", plain).group(1)
+    downtime = re.search(r"<PersistentVMDowntime><StartTime>([^<]+)</StartTime><EndTime>(\d{4})([^<]+)</EndTime>"
+                         r"<Status>PersistentVMUpdateScheduled</Status></PersistentVMDowntime><VirtualIPs>", plain)
+    assert downtime.group(1) == created and int(downtime.group(2)) == int(created[:4]) + 1
+
+
+@pytest.mark.parametrize("service,message", [
+    ({"name": "x", "deployments": [{"name": "d", "roles": [{"name": "R", "endpoints": [{"port": 80}]}]}]},
+     "every endpoint needs a name and a port"),
+    ({"name": "x", "deployments": [{"name": "d", "roles": [{"name": "R", "endpoints": [
+        {"name": "e", "port": 80, "protocol": "ftp"}]}]}]}, "endpoint protocol must be one of"),
+    ({"name": "x", "deployments": [{"name": "d", "persistent_vm_downtime": "soon", "roles": []}]},
+     "persistent_vm_downtime must be true, false or a mapping"),
+    ({"name": "x", "extended_properties": ["a"]}, "extended_properties must be a mapping"),
+    ({"name": "x", "compute_capabilities": {"web_worker_role_sizes": "Small"}}, "role sizes must be lists"),
+])
+def test_topology_rejects_bad_optional_elements(emulator, service, message):
+    response = requests.post("%s/topology" % emulator.admin, json={"cloud_services": [service]},
+                             verify=emulator.info["ca_path"], timeout=10)
+    assert response.status_code == 400 and message in response.json()["error"]

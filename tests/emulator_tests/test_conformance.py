@@ -106,6 +106,8 @@ def test_operation_status_matches_recording(api, emulator, recording):
 
 @pytest.mark.parametrize("recording,make", [
     ("xplat_error_16_Error_409_ClitestVmVnet.xml", "conflict"),
+    ("xplat_error_16_Error_409_ClitestVmVnet.xml", "injected_conflict"),
+    ("py_test_create_get_delete_deployment_05_Error_404.xml", "missing_deployment_name"),
     ("xplat_throttling_00_Error_503.xml", "throttle"),
     ("xplat_error_13_Error_500_clitestvm8336.xml", "internal"),
     ("py_test_create_get_delete_deployment_05_Error_404.xml", "missing_slot"),
@@ -118,6 +120,11 @@ def test_error_bodies_match_recordings_exactly_but_for_ids(api, emulator, record
         emulator.timing(operation_seconds=30)
         api.reimage("WebRole1_IN_0")
         response = api.reimage("WebRole1_IN_1")
+    elif make == "injected_conflict":
+        emulator.fault(method="POST", path="comp=reimage", action={"status": 409})
+        response = api.reimage()
+    elif make == "missing_deployment_name":
+        response = api("GET", "/services/hostedservices/contoso-web/deployments/utdeployment")
     elif make == "throttle":
         emulator.fault(method="GET", path="deploymentslots", action={"status": 503})
         response = api("GET", path)

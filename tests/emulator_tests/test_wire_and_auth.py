@@ -79,8 +79,10 @@ def test_unknown_operation_is_404(api):
 
 
 @pytest.mark.parametrize("path,message", [
-    ("/services/hostedservices/nope/deploymentslots/production", "The hosted service does not exist."),
-    ("/services/hostedservices/contoso-web/deployments/nope", "The deployment name 'nope' does not exist."),
+    ("/services/hostedservices/nope", "The hosted service does not exist."),
+    # Recorded for a deleted deployment addressed by name; assumed for a missing cloud service addressed by slot.
+    ("/services/hostedservices/nope/deploymentslots/production", "No deployments were found."),
+    ("/services/hostedservices/contoso-web/deployments/nope", "No deployments were found."),
 ])
 def test_not_found_messages(api, path, message):
     response = api("GET", path)
@@ -120,3 +122,42 @@ def test_lock_conflict_names_in_flight_operation_and_reads_still_work(api):
     assert other.status_code == 202, "the lock is per deployment"
     time.sleep(1.2)
     assert api.reimage("WorkerRole1_IN_1").status_code == 202
+
+
+def test_request_ids_are_plain_random_128_bits(api):
+    ids = [api("GET", "/services/hostedservices").headers["x-ms-request-id"] for attempt in range(48)]
+    assert all(re.fullmatch(r"[0-9a-f]{32}", i) for i in ids) and len(set(ids)) == 48
+    # A version-4 UUID always has 4 as its 13th hex digit; 48 random ids all having it would be a 1 in 16**48 event.
+    assert {i[12] for i in ids} != {"4"}
+
+
+def test_redirect_has_the_recorded_header_set(api, emulator):
+    emulator.fault(method="GET", path="hostedservices$", action={"redirect": True})
+    response = api("GET", "/services/hostedservices")
+    assert response.status_code == 307
+    assert {k.lower() for k in response.headers} == {"content-length", "content-type", "date", "location", "server"}
+
+
+def test_injected_conflict_names_an_operation_the_client_can_wait_for(api, emulator):
+    emulator.timing(operation_seconds=0.5)
+    emulator.fault(method="POST", path="comp=reimage", times=1, action={"status": 409})
+    response = api.reimage()
+    assert response.status_code == 409
+    holder = re.search(r"x-ms-requestid ([0-9a-f]{32}) on this deployment", response.text).group(1)
+    assert response.text == wire.error("ConflictError", wire.conflict_message(holder))
+    assert "<Status>InProgress</Status>" in api("GET", "/operations/%s" % holder).text
+    time.sleep(0.7)
+    assert "<Status>Succeeded</Status>" in api("GET", "/operations/%s" % holder).text
+    assert api.reimage().status_code == 202, "the made-up operation held no lock"
+
+
+def test_injected_conflict_names_the_real_lock_holder_or_uses_the_old_text(api, emulator):
+    emulator.timing(operation_seconds=30)
+    holder = api.reimage("WebRole1_IN_0").headers["x-ms-request-id"]
+    emulator.fault(method="GET", path="deploymentslots/production$", times=1, action={"status": 409})
+    response = api("GET", "/services/hostedservices/contoso-web/deploymentslots/production")
+    assert response.text == wire.error("ConflictError", wire.conflict_message(holder))
+    emulator.fault(method="POST", path="comp=reboot", times=1, action={"status": 409, "conflict_text": "2014"})
+    response = api.reimage("WebRole1_IN_0", addressing="deploymentslots/staging", comp="reboot")
+    assert response.text == wire.error("ConflictError", wire.CONFLICT_2014)
+    assert "x-ms-requestid" not in response.text

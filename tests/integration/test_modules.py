@@ -99,10 +99,12 @@ def test_check_mode_verifies_the_address_and_sends_no_post(emulator):
 
 
 @pytest.mark.parametrize("args,expected", [
-    (dict(BASE, cloud_service="nowhere"), "cloud service nowhere does not exist"),
+    # "No deployments were found.": the service does not say whether the deployment or the cloud service is missing
+    (dict(BASE, cloud_service="nowhere"),
+     "the production deployment of cloud service nowhere does not exist, or the cloud service itself does not"),
     (dict(BASE, role_instance="WebRole1_IN_7"), "role instance WebRole1_IN_7 does not exist"),
     ({"cloud_service": "contoso-web", "deployment_name": "gone", "role_instance": "WebRole1_IN_0"},
-     "deployment gone of cloud service contoso-web does not exist"),
+     "deployment gone of cloud service contoso-web does not exist, or the cloud service itself does not"),
 ])
 def test_not_found_names_the_missing_part(emulator, args, expected):
     rc, result, out = run_adhoc(emulator, REIMAGE, args)

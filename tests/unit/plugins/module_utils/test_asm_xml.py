@@ -108,16 +108,81 @@ def test_namespace_free_documentation_samples_parse():
                   "error": None}
 
 
-def test_subscription_operations():
-    body = ('<SubscriptionOperationCollection xmlns="http://schemas.microsoft.com/windowsazure"><SubscriptionOperations>'
+@pytest.mark.parametrize("prefix", ["a", "d2p1"])
+def test_subscription_operations(prefix):
+    """Parameters are read by local name: the a: prefix (what the legacy SDK reads) and the documentation's d2p1:."""
+    body = ('<SubscriptionOperationCollection xmlns="http://schemas.microsoft.com/windowsazure" '
+            'xmlns:i="http://www.w3.org/2001/XMLSchema-instance"><SubscriptionOperations>'
             '<SubscriptionOperation><OperationId>904b574f-8c60-b8cd-9906-593a7c53b6d5</OperationId>'
             '<OperationObjectId>/s/services/hostedservices/a</OperationObjectId><OperationName>ReimageRoleInstance'
-            '</OperationName><OperationParameters xmlns:d2p1="x"><OperationParameter><d2p1:Name>roleInstanceName'
-            '</d2p1:Name><d2p1:Value>W_IN_0</d2p1:Value></OperationParameter></OperationParameters><OperationStatus>'
+            '</OperationName><OperationParameters xmlns:{p}="http://schemas.datacontract.org/2004/07/Microsoft.'
+            'WindowsAzure.ServiceManagement"><OperationParameter><{p}:Name>serviceName</{p}:Name><{p}:Value>a'
+            '</{p}:Value></OperationParameter><OperationParameter><{p}:Name>roleInstanceName</{p}:Name><{p}:Value>'
+            'W_IN_0</{p}:Value></OperationParameter></OperationParameters><OperationCaller><UsedServiceManagementApi>'
+            'true</UsedServiceManagementApi><SubscriptionCertificateThumbprint>0A1B</SubscriptionCertificateThumbprint>'
+            '<ClientIP>10.0.0.1</ClientIP></OperationCaller><OperationStatus>'
             '<ID>904b574f-8c60-b8cd-9906-593a7c53b6d5</ID><Status>InProgress</Status></OperationStatus>'
-            '<OperationStartedTime>2026-01-01T00:00:00Z</OperationStartedTime></SubscriptionOperation>'
-            '</SubscriptionOperations><ContinuationToken>abc</ContinuationToken></SubscriptionOperationCollection>')
+            '<OperationStartedTime>2026-01-01T00:00:00Z</OperationStartedTime><OperationKind>Update</OperationKind>'
+            '</SubscriptionOperation></SubscriptionOperations><ContinuationToken>abc</ContinuationToken>'
+            '</SubscriptionOperationCollection>').replace("{p}", prefix)
     ops, token = asm_xml.parse_subscription_operations(body)
     assert token == "abc"
     assert ops[0]["request_id"] == "904b574f8c60b8cd9906593a7c53b6d5"
-    assert ops[0]["parameters"] == {"roleInstanceName": "W_IN_0"} and ops[0]["http_status_code"] is None
+    assert ops[0]["parameters"] == {"serviceName": "a", "roleInstanceName": "W_IN_0"}
+    assert ops[0]["http_status_code"] is None and ops[0]["status"] == "InProgress"
+
+
+NS = 'xmlns="http://schemas.microsoft.com/windowsazure" xmlns:i="http://www.w3.org/2001/XMLSchema-instance"'
+
+
+def test_cloud_services_with_compute_capabilities_and_affinity_groups():
+    """List Cloud Services as the service (and the emulator) write it: ComputeCapabilities after the properties,
+    AffinityGroup in place of Location for a service in an affinity group."""
+    props = ('<Description i:nil="true"/>{place}<Label>YQ==</Label><Status>Created</Status><DateCreated>'
+             '2015-03-13T02:24:34Z</DateCreated><DateLastModified>2015-03-13T02:24:34Z</DateLastModified>'
+             '<ExtendedProperties><ExtendedProperty><Name>ResourceGroup</Name><Value>a</Value></ExtendedProperty>'
+             '</ExtendedProperties>')
+    capabilities = ('<ComputeCapabilities><WebWorkerRoleSizes><RoleSize>Small</RoleSize></WebWorkerRoleSizes>'
+                    '<VirtualMachinesRoleSizes><RoleSize>A5</RoleSize></VirtualMachinesRoleSizes></ComputeCapabilities>')
+    body = ('<HostedServices %s><HostedService><Url>https://x/s/services/hostedservices/a</Url><ServiceName>a'
+            '</ServiceName><HostedServiceProperties>%s</HostedServiceProperties>%s</HostedService><HostedService>'
+            '<Url>https://x/s/services/hostedservices/b</Url><ServiceName>b</ServiceName><HostedServiceProperties>%s'
+            '</HostedServiceProperties><DefaultWinRmCertificateThumbprint>2B1C</DefaultWinRmCertificateThumbprint>%s'
+            '</HostedService></HostedServices>' % (NS, props.format(place="<Location>West US</Location>"), capabilities,
+                                                   props.format(place="<AffinityGroup>g1</AffinityGroup>"),
+                                                   capabilities))
+    first, second = asm_xml.parse_hosted_services(body)
+    assert (first["name"], first["location"], first["affinity_group"]) == ("a", "West US", None)
+    assert (second["name"], second["location"], second["affinity_group"]) == ("b", None, "g1")
+    assert first["deployments"] is None and first["status"] == "Created"
+
+
+def test_deployment_with_endpoints_downtime_and_extended_properties():
+    """Nested elements named like the ones the parser reads (InstanceEndpoint/Name, ExtendedProperty/Name) are not
+    taken for them."""
+    instance = ('<RoleInstance><RoleName>WebRole1</RoleName><InstanceName>WebRole1_IN_0</InstanceName><InstanceStatus>'
+                'ReadyRole</InstanceStatus><InstanceUpgradeDomain>0</InstanceUpgradeDomain><InstanceFaultDomain>0'
+                '</InstanceFaultDomain><InstanceSize>Small</InstanceSize><InstanceStateDetails/><IpAddress>10.0.0.4'
+                '</IpAddress><InstanceEndpoints><InstanceEndpoint><Name>Endpoint1</Name><Vip>52.0.0.1</Vip><PublicPort>80'
+                '</PublicPort><LocalPort>80</LocalPort><Protocol>http</Protocol></InstanceEndpoint></InstanceEndpoints>'
+                '<PowerState>Started</PowerState></RoleInstance>')
+    body = ('<Deployment %s><Name>d</Name><DeploymentSlot>Production</DeploymentSlot><PrivateID>0a</PrivateID><Status>'
+            'Running</Status><Label>ZA==</Label><Url>http://a.cloudapp.net/</Url><Configuration>PA==</Configuration>'
+            '<RoleInstanceList>%s</RoleInstanceList><UpgradeDomainCount>1</UpgradeDomainCount><RoleList><Role><RoleName>'
+            'WebRole1</RoleName><OsVersion/><ConfigurationSets><ConfigurationSet i:type="NetworkConfigurationSet">'
+            '<ConfigurationSetType>NetworkConfiguration</ConfigurationSetType><InputEndpoints><InputEndpoint><Port>80'
+            '</Port><Protocol>http</Protocol><Vip>52.0.0.1</Vip><VirtualIPName>dContractContract</VirtualIPName>'
+            '</InputEndpoint></InputEndpoints><SubnetNames/></ConfigurationSet></ConfigurationSets></Role></RoleList>'
+            '<SdkVersion/><Locked>false</Locked><RollbackAllowed>false</RollbackAllowed><CreatedTime>2026-01-01T00:00:00Z'
+            '</CreatedTime><LastModifiedTime>2026-01-01T00:00:00Z</LastModifiedTime><ExtendedProperties>'
+            '<ExtendedProperty><Name>owner</Name><Value>ops</Value></ExtendedProperty></ExtendedProperties>'
+            '<PersistentVMDowntime><StartTime>2026-01-01T00:00:00Z</StartTime><EndTime>2027-01-01T00:00:00Z</EndTime>'
+            '<Status>PersistentVMUpdateScheduled</Status></PersistentVMDowntime><VirtualIPs><VirtualIP><Address>52.0.0.1'
+            '</Address><IsDnsProgrammed>true</IsDnsProgrammed><Name>dContractContract</Name></VirtualIP></VirtualIPs>'
+            '<LoadBalancers/></Deployment>' % (NS, instance))
+    dep = asm_xml.parse_deployment(body)
+    assert (dep["name"], dep["slot"], dep["status"], dep["locked"]) == ("d", "production", "Running", False)
+    assert dep["roles"] == ["WebRole1"] and len(dep["role_instances"]) == 1
+    inst = dep["role_instances"][0]
+    assert (inst["instance_name"], inst["ip_address"], inst["power_state"]) == ("WebRole1_IN_0", "10.0.0.4", "Started")
+    assert inst["instance_state_details"] is None and inst["host_name"] is None
