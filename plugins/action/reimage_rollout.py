@@ -9,6 +9,7 @@ import http.client
 import time
 from urllib.error import HTTPError, URLError
 
+from ansible import constants as C
 from ansible.errors import AnsibleError
 from ansible.module_utils.urls import ConnectionError as UrlsConnectionError, open_url
 from ansible.plugins.action import ActionBase
@@ -21,14 +22,16 @@ from ansible_collections.azure_classic.cloud_services.plugins.module_utils.error
 from ansible_collections.azure_classic.cloud_services.plugins.module_utils.rollout_args import ROLLOUT_ARGUMENT_SPEC
 
 display = Display()
-TARGET_VARS = ("cloud_service", "deployment_slot", "deployment_name", "role_instance", "role_name", "upgrade_domain")
-ENGINE_OPTIONS = ("fresh", "batch_size", "max_failures", "allow_unready", "operation_timeout", "ready_timeout",
-                  "max_parallel")
+TARGET_VARS = ("cloud_service", "deployment_slot", "deployment_name", "role_instance")
+# Every host must see the rounds in lock step, with run_once steps run once: only linear does that (debug is
+# linear with a debugger). free and host_pinned let each host run the steps on its own.
+LINEAR_STRATEGIES = ("linear", "ansible.builtin.linear", "debug", "ansible.builtin.debug")
 
 
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
     _requires_connection = False
+    _supports_check_mode = True
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
@@ -42,6 +45,15 @@ class ActionModule(ActionBase):
             return result
 
     # -- helpers ------------------------------------------------------------------
+    def _check_strategy(self):
+        play = self._task.get_play()
+        strategy = (getattr(play, "strategy", None) or C.DEFAULT_STRATEGY or "linear")
+        if strategy not in LINEAR_STRATEGIES:
+            raise AnsibleError(
+                "the rolling_reimage role needs the linear strategy, and this play uses %r: with it every host "
+                "would run the roll's steps on its own and reimage instances more than once. Nothing was sent; "
+                "remove 'strategy: %s' from the play (or ANSIBLE_STRATEGY from the environment)" % (strategy, strategy))
+
     def _connection_options(self, args):
         options = {k: args.get(k) for k in CONNECTION_ARGUMENT_SPEC}
         extra = args.get("connection") or {}
@@ -54,12 +66,12 @@ class ActionModule(ActionBase):
         options.update({k: v for k, v in extra.items() if v is not None})
         return options
 
-    def _client_factory(self, args):
+    def _client_factory(self, args, poll_interval):
         options = self._connection_options(args)
 
         def factory():
             client = build_client(options, warn=display.warning)
-            client.poll_min_interval = args["poll_interval"]
+            client.poll_min_interval = poll_interval
             client.poll_growth = 0.05
             return client
         return factory
@@ -72,63 +84,101 @@ class ActionModule(ActionBase):
         targets = []
         for host in hosts:
             host_vars = hostvars.get(host, {})
-            values = {}
-            for name in TARGET_VARS:
-                value = host_vars.get(name) if hasattr(host_vars, "get") else None
-                values[name] = self._templar.template(value) if isinstance(value, str) else value
+            # hostvars gives values already templated once; they are used as data, never templated again.
+            values = {name: host_vars.get(name) if hasattr(host_vars, "get") else None for name in TARGET_VARS}
             targets.append(rollout.target_from_hostvars(host, values))
         return targets
 
-    def _options(self, args):
-        for name in ("operation_timeout", "ready_timeout", "health_timeout"):
+    @staticmethod
+    def _options(args, targets):
+        for name in ("operation_timeout", "ready_timeout", "health_timeout", "resume_window"):
             check_wait_timeout(args[name], name)
         if args["batch_size"] < 0 or args["max_failures"] < 0 or args["max_parallel"] < 1:
             raise AnsibleError("batch_size and max_failures must be 0 or more, max_parallel 1 or more")
         if not 0.05 <= args["poll_interval"] <= 60:
             raise AnsibleError("poll_interval must be between 0.05 and 60 seconds")
-        return {k: args[k] for k in ENGINE_OPTIONS}
+        options = {k: args[k] for k in ("fresh", "batch_size", "max_failures", "allow_unready", "operation_timeout",
+                                        "ready_timeout", "max_parallel", "poll_interval", "resume_window")}
+        options["roll_id"] = rollout.roll_id(targets)
+        return options
 
-    def _state_file(self, args, targets=None):
-        path = args.get("state_path") or (rollout.default_state_path(targets) if targets else None)
+    @staticmethod
+    def _state_file(path):
         if not path:
             raise AnsibleError("state_path is required after the plan step")
         return rollout.StateFile(path)
 
-    # -- steps --------------------------------------------------------------------
-    def _dispatch(self, args, task_vars):
-        step = args["step"]
-        if step == "plan":
-            targets = self._targets(args, task_vars)
-            options = self._options(args)
-            factory = self._client_factory(args)
-            state_file = self._state_file(args, targets)
-            client = factory()
-            try:
-                state = rollout.plan(client, targets, options, state_file, display.display)
-            finally:
-                client.close()
-            return {"changed": False, "rounds": state["rounds"], "state_path": state_file.path,
-                    "resumed": state["resumed"], "instances": len(state["instances"])}
-
-        state_file = self._state_file(args)
+    def _load(self, args):
+        state_file = self._state_file(args.get("state_path"))
         state = state_file.load()
         if state is None:
             raise AnsibleError("no roll in progress at %s" % state_file.path)
+        return state_file, state
+
+    # -- steps --------------------------------------------------------------------
+    def _dispatch(self, args, task_vars):
+        step = args["step"]
+        check_mode = bool(self._play_context.check_mode)
+        if step == "report":
+            return self._report(args.get("outcome"), check_mode)
+        if step in ("plan", "round"):
+            self._check_strategy()
+        if step == "plan":
+            return self._plan(args, task_vars, check_mode)
+        if check_mode:
+            return {"changed": False, "skipped": True, "msg": "check mode: the %s step sends nothing" % step}
+        state_file, state = self._load(args)
         if step == "round":
             if args.get("round") is None:
                 raise AnsibleError("round is required with step=round")
-            ran = rollout.run_round(self._client_factory(args), state, state_file, args["round"],
-                                    self._options(args), display.display)
+            factory = self._client_factory(args, state["options"]["poll_interval"])
+            ran = rollout.run_round(factory, state, state_file, args["round"], display.display)
             if ran and args.get("health_url"):
                 self._health_gate(args, state, state_file)
             stopped = {k: d["stop_reason"] for k, d in state["deployments"].items() if d["stopped"]}
-            return {"changed": ran > 0, "deployments_rolled": ran, "stopped_deployments": stopped}
+            # The steps run once for the whole roll report no change: each host's report step says what changed.
+            return {"changed": False, "deployments_rolled": ran, "stopped_deployments": stopped}
         if step == "abort":
             rollout.stop_all(state, state_file, args.get("reason") or "stopped by a failed task")
             return {"changed": False}
         summary = rollout.summarize(state, state_file)
         display.display(rollout.format_table(summary))
-        return {"changed": summary["counts"]["done"] > 0, "summary": summary}
+        hosts = summary.pop("hosts")
+        return {"changed": False, "summary": summary, "hosts": hosts}
+
+    def _plan(self, args, task_vars, check_mode):
+        targets = self._targets(args, task_vars)
+        options = self._options(args, targets)
+        state_file = self._state_file(args.get("state_path") or rollout.default_state_path(targets))
+        client = self._client_factory(args, options["poll_interval"])()
+        try:
+            state = rollout.plan(client, targets, options, state_file, display.display, check_mode=check_mode)
+        finally:
+            client.close()
+        hosts = rollout.host_outcomes(state, check_mode=check_mode)
+        result = {"changed": False, "rounds": state["rounds"], "state_path": state_file.path,
+                  "resumed": state["resumed"], "instances": len(state["instances"]), "hosts": hosts}
+        if check_mode and self._task.diff:
+            result["diff"] = {"before": "", "after": rollout.describe_plan(state, True) + "\n",
+                              "after_header": "rolling reimage plan"}
+        return result
+
+    def _report(self, outcome, check_mode):
+        """One host's own result: changed when this run reimaged it (or would, in check mode), failed when its
+        reimage failed or it was left out by a stopped roll, ok when an earlier run already reimaged it."""
+        if not outcome:
+            return {"changed": False, "skipped": True, "skip_reason": "this host is not a target of the roll"}
+        kind = outcome.get("outcome")
+        result = {"changed": kind in ("reimaged", "would_reimage"), "outcome": kind, "msg": outcome.get("msg"),
+                  "instance": outcome.get("instance"), "request_id": outcome.get("request_id")}
+        if kind in ("failed", "not_reimaged"):
+            result["failed"] = True
+            if outcome.get("code"):
+                result["error_code"] = outcome["code"]
+        if check_mode and kind == "would_reimage" and self._task.diff:
+            result["diff"] = {"before": "%s: as it is\n" % outcome.get("instance"),
+                              "after": "%s: reimaged in round %s\n" % (outcome.get("instance"), outcome.get("round"))}
+        return result
 
     def _health_gate(self, args, state, state_file):
         deadline = time.monotonic() + args["health_timeout"]

@@ -13,6 +13,12 @@ description:
     the host variables the P(azure_classic.cloud_services.rolling_reimage#role) role reads.
   - The configuration file name must end with C(role_instances.yml) or C(role_instances.yaml).
   - Host names are C(<cloud_service>.<deployment_slot>.<role_instance>) unless O(hostname_template) says otherwise.
+  - Host variables C(cloud_service), C(deployment_name), C(deployment_slot), C(cloud_role) (the role, such as
+    C(WebRole1)), C(role_instance), C(upgrade_domain), C(fault_domain), C(instance_status), C(power_state),
+    C(instance_size) and C(ip_address). None is an Ansible reserved or internal variable name, so
+    C(ansible-inventory --list) and AWX inventory syncs keep them all.
+  - Every host also gets C(ansible_connection=local), since every API call runs on the controller; set another
+    value with O(compose).
   - Default groups, named safely for Ansible, C(cloud_service_<name>), C(slot_<slot>), C(role_<role>) and
     C(upgrade_domain_<n>); add others with O(keyed_groups) and O(groups).
   - Deployments are read concurrently, with at most O(max_connections) connections.
@@ -84,7 +90,7 @@ cache_timeout: 300
 # role_names: [WorkerRole1]
 # hostname_template: "{{ deployment_name }}-{{ role_instance }}"
 # compose:
-#   ansible_connection: "'local'"
+#   ansible_host: ip_address
 """
 
 import concurrent.futures
@@ -97,7 +103,8 @@ from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructa
 from ansible_collections.azure_classic.cloud_services.plugins.module_utils.common import CONNECTION_ARGUMENT_SPEC, build_client
 from ansible_collections.azure_classic.cloud_services.plugins.module_utils.errors import ServiceManagementError
 
-HOST_VARIABLES = ("cloud_service", "deployment_name", "deployment_slot", "role_name", "role_instance",
+# None of these is an Ansible reserved or internal name (role_name, for one, is both): tested.
+HOST_VARIABLES = ("cloud_service", "deployment_name", "deployment_slot", "cloud_role", "role_instance",
                   "upgrade_domain", "fault_domain", "instance_status", "power_state", "instance_size", "ip_address")
 _UNSAFE = re.compile(r"[^A-Za-z0-9_]")
 
@@ -111,7 +118,7 @@ def instances_of(service, deployment):
     for inst in deployment["role_instances"]:
         yield {
             "cloud_service": service, "deployment_name": deployment["name"], "deployment_slot": deployment["slot"],
-            "role_name": inst["role_name"], "role_instance": inst["instance_name"],
+            "cloud_role": inst["role_name"], "role_instance": inst["instance_name"],
             "upgrade_domain": inst["upgrade_domain"], "fault_domain": inst["fault_domain"],
             "instance_status": inst["instance_status"], "power_state": inst["power_state"],
             "instance_size": inst["instance_size"], "ip_address": inst["ip_address"],
@@ -136,6 +143,8 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                 records = self._cache[cache_key]
             except KeyError:
                 update_cache = True
+        if records and "cloud_role" not in records[0]:
+            records, update_cache = None, True  # cached by a release that used other variable names
         if records is None:
             records = self._fetch()
         if update_cache:
@@ -195,7 +204,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         slots = [s.lower() for s in self.get_option("slots")]
         roles = self.get_option("role_names")
         statuses = self.get_option("instance_statuses")
-        return (record["deployment_slot"] in slots and (not roles or record["role_name"] in roles)
+        return (record["deployment_slot"] in slots and (not roles or record["cloud_role"] in roles)
                 and (not statuses or record["instance_status"] in statuses))
 
     def _populate(self, records):
@@ -217,7 +226,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                                    "hostname_template" % host)
             memberships = (safe_group("cloud_service", record["cloud_service"]),
                            safe_group("slot", record["deployment_slot"]),
-                           safe_group("role", record["role_name"]),
+                           safe_group("role", record["cloud_role"]),
                            safe_group("upgrade_domain", record["upgrade_domain"]))
             for group in memberships:
                 if group not in seen_groups:
@@ -228,6 +237,8 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                 inventory.add_child(group, host)
             for name in HOST_VARIABLES:
                 inventory.set_variable(host, name, record[name])
+            # Every API call runs on the controller, so the hosts need no connection; compose may override it.
+            inventory.set_variable(host, "ansible_connection", "local")
             if compose:
                 self._set_composite_vars(compose, record, host, strict=strict)
             if groups:

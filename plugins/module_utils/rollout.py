@@ -3,32 +3,40 @@
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The rolling reimage engine behind the rolling_reimage role.
 
-A roll is planned once (preflight, batches, resume) and then run round by round: round k runs batch k of
+A roll is planned once (preflight, resume, batches) and then run round by round: round k runs batch k of
 every deployment at the same time, one thread per deployment. Within a deployment, the reimages of a batch
 are sent back to back (the deployment's lock lets only one run at a time) and the batch's instances recover
-together; the next batch starts when all of them report ReadyRole. Progress is saved in a JSON state file on
-the controller after every change, so a later run resumes where this one stopped and never re-sends a
-reimage the service already accepted.
+together; the next batch starts when all of them report ReadyRole.
+
+Exactly once: what the service's own operation history shows decides what an earlier run of the same roll
+already did, so a rerun after a crash, a timeout or on another machine never sends a second reimage. The
+JSON state file on the controller adds the roll's progress for the summary and the report.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
+import errno
 import hashlib
 import json
 import os
+import stat
 import tempfile
 import threading
 import time
 
 from ansible_collections.azure_classic.cloud_services.plugins.module_utils import names
-from ansible_collections.azure_classic.cloud_services.plugins.module_utils.client import NOT_RECOVERING
+from ansible_collections.azure_classic.cloud_services.plugins.module_utils.client import (
+    NOT_RECOVERING, ROLE_OPERATIONS)
 from ansible_collections.azure_classic.cloud_services.plugins.module_utils.errors import (
     InputError, ServiceManagementError, WaitTimeoutError)
 from ansible_collections.azure_classic.cloud_services.plugins.module_utils.waiter import Deadline, wait_until
 
-STATE_VERSION = 1
+STATE_VERSION = 2
 READY = "ReadyRole"
+KIND = "reimage"
+# Outcomes a host reports after the roll (the action's report step turns them into ok/changed/failed).
+HOST_OUTCOMES = ("reimaged", "already_reimaged", "failed", "not_reimaged", "duplicate", "would_reimage")
 
 
 class RolloutError(ServiceManagementError):
@@ -43,20 +51,27 @@ def _iso(epoch):
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch)) if epoch else None
 
 
+def _epoch(value):
+    """UTC epoch seconds of an ISO timestamp from the service, or None."""
+    try:
+        return time.mktime(time.strptime(value[:19], "%Y-%m-%dT%H:%M:%S")) - time.timezone
+    except (TypeError, ValueError):
+        return None
+
+
 def target_from_hostvars(host, hostvars):
     """The instance a host stands for, from the variables the inventory plugin sets."""
     missing = [v for v in ("cloud_service", "role_instance") if not hostvars.get(v)]
-    if missing or not (hostvars.get("deployment_slot") or hostvars.get("deployment_name")):
+    if not (hostvars.get("deployment_slot") or hostvars.get("deployment_name")):
+        missing.append("deployment_slot or deployment_name")
+    if missing:
         raise InputError("host %s does not name a role instance: it needs cloud_service, role_instance and "
-                         "deployment_slot or deployment_name (missing: %s)" % (
-                             host, ", ".join(missing + ([] if hostvars.get("deployment_slot") or hostvars.get(
-                                 "deployment_name") else ["deployment_slot or deployment_name"]))))
+                         "deployment_slot or deployment_name (missing: %s)" % (host, ", ".join(missing)))
     target = {
         "host": host,
         "cloud_service": names.check_name("cloud_service", hostvars["cloud_service"]),
         "role_instance": names.check_name("role_instance", hostvars["role_instance"]),
         "deployment_name": None, "deployment_slot": None,
-        "role_name": hostvars.get("role_name"), "upgrade_domain": hostvars.get("upgrade_domain"),
     }
     if hostvars.get("deployment_name"):
         target["deployment_name"] = names.check_name("deployment_name", hostvars["deployment_name"])
@@ -65,36 +80,74 @@ def target_from_hostvars(host, hostvars):
     return target
 
 
-def default_state_path(targets):
-    digest = hashlib.sha256("\n".join(sorted(
+def roll_id(targets):
+    """A roll is identified by the instances it targets, so the same job run anywhere is the same roll."""
+    return hashlib.sha256("\n".join(sorted(
         "%s/%s/%s" % (t["cloud_service"], t["deployment_name"] or t["deployment_slot"], t["role_instance"])
         for t in targets)).lower().encode("utf-8")).hexdigest()[:16]
-    return os.path.join(os.path.expanduser("~"), ".ansible", "rolling_reimage", "roll-%s.json" % digest)
+
+
+def default_state_path(targets):
+    return os.path.join(os.path.expanduser("~"), ".ansible", "rolling_reimage", "roll-%s.json" % roll_id(targets))
 
 
 class StateFile:
-    """The roll's progress on the controller, written atomically (0600) after every change."""
+    """The roll's progress on the controller, written atomically (0600, in a 0700 folder) after every change.
+
+    It is read only when it is safe to trust: not a symlink, owned by us, writable by nobody else (nor its
+    folder), so another local user cannot plant request ids or outcomes in it.
+    """
 
     def __init__(self, path):
         self.path = path
         self.lock = threading.Lock()
 
+    def _refuse(self, why):
+        raise RolloutError("the roll's state file %s %s; it is not used (fix it, or point "
+                           "rolling_reimage_state_path elsewhere)" % (self.path, why), code="StateFile")
+
+    def _check_owner_and_mode(self, info, what):
+        if info.st_uid != os.geteuid():
+            self._refuse("%s is owned by another user (uid %d)" % (what, info.st_uid))
+        if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+            self._refuse("%s is writable by other users (mode %o)" % (what, stat.S_IMODE(info.st_mode)))
+
     def load(self):
+        directory = os.path.dirname(os.path.abspath(self.path))
         try:
-            with open(self.path, encoding="utf-8") as handle:
-                state = json.load(handle)
+            self._check_owner_and_mode(os.stat(directory), "its folder")
         except FileNotFoundError:
             return None
-        except (OSError, ValueError) as exc:
-            raise RolloutError("cannot read the roll's state file %s: %s (remove it, or set "
-                               "rolling_reimage_fresh to start a new roll)" % (self.path, exc), code="StateFile") from None
-        if state.get("version") != STATE_VERSION:
+        try:
+            fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        except FileNotFoundError:
             return None
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                self._refuse("is a symbolic link")
+            raise RolloutError("cannot read the roll's state file %s: %s" % (self.path, exc.strerror),
+                               code="StateFile") from None
+        with os.fdopen(fd, encoding="utf-8") as handle:
+            info = os.fstat(handle.fileno())
+            if not stat.S_ISREG(info.st_mode):
+                self._refuse("is not a regular file")
+            self._check_owner_and_mode(info, "it")
+            try:
+                state = json.load(handle)
+            except ValueError as exc:
+                raise RolloutError("the roll's state file %s is not valid JSON (%s): remove it, or set "
+                                   "rolling_reimage_fresh to start a new roll" % (self.path, exc),
+                                   code="StateFile") from None
+        if not isinstance(state, dict) or state.get("version") != STATE_VERSION:
+            return None
+        for inst in state.get("instances", {}).values():
+            if inst.get("request_id"):
+                inst["request_id"] = names.check_request_id(inst["request_id"])
         return state
 
     def save(self, state):
         with self.lock:
-            directory = os.path.dirname(self.path) or "."
+            directory = os.path.dirname(os.path.abspath(self.path))
             os.makedirs(directory, mode=0o700, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=directory, prefix=".roll-", suffix=".json")
             try:
@@ -111,93 +164,295 @@ def _instance_key(dep_key, instance):
     return "%s/%s" % (dep_key, instance.lower())
 
 
-def plan(client, targets, options, state_file, say):
-    """Preflight the targets against live state and write a fresh or resumed plan; returns the state."""
-    previous = state_file.load()
-    resume = previous is not None and previous.get("status") != "complete" and not options["fresh"]
-    by_address = {}
-    for target in targets:
-        address = (target["cloud_service"].lower(), target["deployment_slot"], (target["deployment_name"] or "").lower())
-        by_address.setdefault(address, []).append(target)
-
-    def read(address):
-        sample = by_address[address][0]
+def role_operation_history(client, service, since, kind=KIND):
+    """The latest ``kind`` operation of each role instance of ``service`` started since ``since`` (epoch),
+    as {(deployment name lower, instance lower): operation}; every request id is checked before use."""
+    object_id = "/%s/services/hostedservices/%s" % (client.subscription_id, service)
+    operations = client.list_subscription_operations(since, _now() + 300, object_id=object_id)
+    latest = {}
+    for op in operations:
+        params = {k.lower(): v for k, v in (op.get("parameters") or {}).items() if k}
+        if (op.get("name") or "").lower() != ROLE_OPERATIONS[kind].lower() or not params.get("roleinstancename"):
+            continue
         try:
-            deployment = client.get_deployment(sample["cloud_service"], sample["deployment_slot"],
-                                               sample["deployment_name"])
-            return address, deployment
+            op["request_id"] = names.check_request_id(op.get("request_id") or "")
+        except InputError:
+            continue  # not an id we could ever follow
+        op["started"] = _epoch(op.get("started_time")) or 0
+        key = ((params.get("deploymentname") or "").lower(), params["roleinstancename"].lower())
+        if key not in latest or op["started"] >= latest[key]["started"]:
+            latest[key] = op
+    return latest
+
+
+def _in_progress_holder(client, service, deployment_name, since):
+    """Request id and name of an operation of any kind still running on the deployment, if the history shows one."""
+    object_id = "/%s/services/hostedservices/%s" % (client.subscription_id, service)
+    try:
+        operations = client.list_subscription_operations(since, _now() + 300, object_id=object_id,
+                                                         result="InProgress")
+    except ServiceManagementError:
+        return None
+    for op in operations:
+        params = {k.lower(): v for k, v in (op.get("parameters") or {}).items() if k}
+        if (params.get("deploymentname") or "").lower() in ("", deployment_name.lower()):
+            return "%s (%s%s)" % (op.get("request_id"), op.get("name") or "operation",
+                                  " of " + params["roleinstancename"] if params.get("roleinstancename") else "")
+    return None
+
+
+class _Planner:
+    """Preflight and resume: reads each deployment and the service's operation history, lists every
+    problem, settles what an earlier run left in flight, and writes the batches."""
+
+    def __init__(self, client, targets, options, state_file, say, check_mode):
+        self.client = client
+        self.targets = targets
+        self.options = options
+        self.state_file = state_file
+        self.say = say
+        self.check_mode = check_mode
+        self.problems = []
+        self.notes = []
+
+    def _group_targets(self):
+        by_address = {}
+        for target in self.targets:
+            address = (target["cloud_service"].lower(), target["deployment_slot"] or "",
+                       (target["deployment_name"] or "").lower())
+            by_address.setdefault(address, []).append(target)
+        return by_address
+
+    def _read_deployment(self, sample):
+        try:
+            return self.client.get_deployment(sample["cloud_service"], sample["deployment_slot"],
+                                              sample["deployment_name"])
         except ServiceManagementError as err:
-            where = sample["deployment_name"] or "the %s slot" % sample["deployment_slot"]
-            raise RolloutError("preflight: cannot read %s of cloud service %s: %s" % (
-                where, sample["cloud_service"], err.readable()), code=err.code, http_status=err.http_status,
-                request_id=err.request_id) from None
+            where = ("deployment %s" % sample["deployment_name"] if sample["deployment_name"]
+                     else "the %s slot" % sample["deployment_slot"])
+            self.problems.append("cannot read %s of cloud service %s: %s" % (
+                where, sample["cloud_service"], err.readable()))
+            return None
 
-    deployments = {}
-    state_instances = {}
-    problems = []
-    for address, deployment in map(read, sorted(by_address)):
-        service = by_address[address][0]["cloud_service"]
-        dep_key = "%s/%s" % (service, deployment["name"])
-        entry = deployments.setdefault(dep_key, {
-            "cloud_service": service, "deployment_name": deployment["name"], "slot": deployment["slot"],
-            "stopped": False, "stop_reason": None, "batches": [], "failures": 0})
-        live = {i["instance_name"].lower(): i for i in deployment["role_instances"]}
-        if deployment["locked"] or (deployment["status"] or "").endswith("Transitioning"):
-            problems.append("%s is busy (status %s%s): another operation is running on it" % (
-                dep_key, deployment["status"], ", locked" if deployment["locked"] else ""))
-        unready = sorted(i["instance_name"] for i in deployment["role_instances"] if i["instance_status"] != READY)
-        if unready and not options["allow_unready"]:
-            problems.append("%s has instances that are not ReadyRole (%s): a roll now would cut availability further "
-                            "(set rolling_reimage_allow_unready to roll anyway)" % (dep_key, ", ".join(unready)))
-        for target in by_address[address]:
-            inst = live.get(target["role_instance"].lower())
-            if inst is None:
-                problems.append("host %s: role instance %s does not exist in %s" % (
-                    target["host"], target["role_instance"], dep_key))
+    def _read_history(self, services, since):
+        history = {}
+        for service in sorted(services):
+            try:
+                for (dep, inst), op in role_operation_history(self.client, service, since).items():
+                    history[(service.lower(), dep, inst)] = op
+            except ServiceManagementError as err:
+                self.problems.append("cannot read the operation history of cloud service %s, which decides what an "
+                                     "earlier run of this roll already did: %s" % (service, err.readable()))
+        return history
+
+    def _refuse(self):
+        problems = self.problems
+        text = problems[0] if len(problems) == 1 else "%d problems:\n- %s" % (len(problems), "\n- ".join(problems))
+        raise RolloutError("preflight refused the roll, nothing was sent: " + text, code="PreflightFailed")
+
+    def plan(self):
+        options = self.options
+        previous = None if options["fresh"] else self.state_file.load()
+        if previous is not None and previous.get("roll_id") != options["roll_id"]:
+            previous = None
+        window_start = _now() - options["resume_window"]
+        by_address = self._group_targets()
+
+        deployments, instances, hosts, live_by_dep = {}, {}, {}, {}
+        for address in sorted(by_address):
+            group = by_address[address]
+            deployment = self._read_deployment(group[0])
+            if deployment is None:
+                for target in group:
+                    hosts[target["host"]] = None
                 continue
-            key = _instance_key(dep_key, inst["instance_name"])
-            if key in state_instances:
-                continue  # two hosts naming one instance: reimage it once
-            state_instances[key] = {
-                "host": target["host"], "deployment": dep_key, "cloud_service": service,
-                "deployment_name": deployment["name"], "instance": inst["instance_name"],
-                "role": inst["role_name"], "upgrade_domain": inst["upgrade_domain"],
-                "outcome": "pending", "request_id": None, "start": None, "end": None, "error": None}
-    if problems:
-        raise RolloutError("preflight refused the roll:\n- " + "\n- ".join(problems), code="PreflightFailed")
+            service = group[0]["cloud_service"]
+            dep_key = "%s/%s" % (service, deployment["name"])
+            deployments.setdefault(dep_key, {
+                "cloud_service": service, "deployment_name": deployment["name"], "slot": deployment["slot"],
+                "stopped": False, "stop_reason": None, "batches": [], "failures": 0,
+                "locked": bool(deployment["locked"]), "status": deployment["status"]})
+            live = {i["instance_name"].lower(): i for i in deployment["role_instances"]}
+            live_by_dep[dep_key] = live
+            for target in group:
+                inst = live.get(target["role_instance"].lower())
+                if inst is None:
+                    self.problems.append("host %s: role instance %s does not exist in %s" % (
+                        target["host"], target["role_instance"], dep_key))
+                    hosts[target["host"]] = None
+                    continue
+                key = _instance_key(dep_key, inst["instance_name"])
+                hosts[target["host"]] = key
+                if key in instances:
+                    continue  # two hosts naming one instance: reimage it once, the first host reports it
+                instances[key] = {
+                    "host": target["host"], "deployment": dep_key, "cloud_service": service,
+                    "deployment_name": deployment["name"], "instance": inst["instance_name"],
+                    "role": inst["role_name"], "upgrade_domain": inst["upgrade_domain"],
+                    "outcome": "pending", "request_id": None, "start": None, "end": None, "error": None,
+                    "resumed": False, "round": None}
 
-    if resume:
-        if set(previous["instances"]) != set(state_instances):
-            raise RolloutError("the state file %s belongs to a roll of other instances; set rolling_reimage_fresh to "
-                               "start a new roll or rolling_reimage_state_path to keep both" % state_file.path,
-                               code="StateFile")
-        for key, old in previous["instances"].items():
-            if old["outcome"] == "done":
-                state_instances[key].update(old, outcome="done", resumed=True)
-            elif old["outcome"] == "started" and old.get("request_id"):
-                state_instances[key].update(request_id=old["request_id"], outcome="started")
+        history = {} if options["fresh"] else self._read_history(
+            {d["cloud_service"] for d in deployments.values()}, window_start)
+        own_in_flight = self._resume(instances, previous, history)
+        self._preflight(deployments, instances, live_by_dep, own_in_flight, window_start)
+        if self.problems:
+            self._refuse()
+        if own_in_flight and not self.check_mode:
+            self._settle(deployments, instances, own_in_flight)
+        self._batch(deployments, instances)
 
-    for dep_key, entry in deployments.items():
-        todo = sorted((i for i in state_instances.values() if i["deployment"] == dep_key and i["outcome"] != "done"),
-                      key=lambda i: (i["upgrade_domain"], i["role"], i["instance"]))
-        batches = []
-        for inst in todo:
-            if batches and batches[-1]["upgrade_domain"] == inst["upgrade_domain"] and (
-                    not options["batch_size"] or len(batches[-1]["instances"]) < options["batch_size"]):
-                batches[-1]["instances"].append(inst["instance"])
+        state = {"version": STATE_VERSION, "roll_id": options["roll_id"], "kind": KIND, "status": "running",
+                 "started": (previous or {}).get("started") or _now(), "resumed": any(
+                     i["resumed"] for i in instances.values()) or bool(own_in_flight),
+                 "deployments": deployments, "instances": instances, "hosts": hosts,
+                 "options": {k: options[k] for k in ("max_failures", "operation_timeout", "ready_timeout",
+                                                     "max_parallel", "poll_interval")},
+                 "rounds": max([len(d["batches"]) for d in deployments.values()] + [0]), "last_round": None}
+        if not self.check_mode:
+            self.state_file.save(state)
+        for note in self.notes:
+            self.say(note)
+        self.say(describe_plan(state, self.check_mode))
+        return state
+
+    def _resume(self, instances, previous, history):
+        """Mark what an earlier run of this roll did; returns the keys of instances whose reimage an earlier run
+        started and whose outcome is not known yet (to be followed, never re-sent)."""
+        old = (previous or {}).get("instances", {})
+        in_flight = []
+        for key, inst in instances.items():
+            was = old.get(key) or {}
+            op = history.get((inst["cloud_service"].lower(), inst["deployment_name"].lower(), inst["instance"].lower()))
+            if was.get("outcome") == "done":
+                inst.update(outcome="done", resumed=True, request_id=was.get("request_id"),
+                            start=was.get("start"), end=was.get("end"))
+                continue
+            if op is not None:
+                request_id, status = op["request_id"], op.get("status")
+            elif was.get("request_id"):
+                request_id = was["request_id"]
+                status = self._status_of(request_id)
             else:
-                batches.append({"upgrade_domain": inst["upgrade_domain"], "instances": [inst["instance"]]})
-        entry["batches"] = batches
+                continue
+            if status == "Succeeded":
+                inst.update(outcome="done", resumed=True, request_id=request_id,
+                            start=op["started"] if op else was.get("start"))
+                in_flight.append(key)  # done, but it may still be recovering: waited for before the first round
+            elif status == "InProgress":
+                inst.update(outcome="started", resumed=True, request_id=request_id,
+                            start=op["started"] if op else was.get("start"))
+                in_flight.append(key)
+            # Failed (or unknown): the service says the instance was not reimaged, so it is sent again.
+        done = [i for i in instances.values() if i["outcome"] == "done"]
+        if done:
+            self.notes.append("resuming: %d instance(s) already reimaged by an earlier run of this roll (the "
+                              "service's operation history since %s decides; set rolling_reimage_fresh to roll "
+                              "them again)" % (len(done), _iso(_now() - self.options["resume_window"])))
+        return in_flight
 
-    state = {"version": STATE_VERSION, "status": "running", "started": _now(), "resumed": bool(resume),
-             "deployments": deployments, "instances": state_instances,
-             "rounds": max([len(d["batches"]) for d in deployments.values()] + [0])}
-    state_file.save(state)
-    skipped = sum(1 for i in state_instances.values() if i.get("resumed"))
-    say("rolling reimage: %d instance(s) in %d deployment(s), %d round(s)%s" % (
-        len(state_instances), len(deployments), state["rounds"],
-        "; resuming, %d already reimaged in this roll" % skipped if resume else ""))
-    return state
+    def _status_of(self, request_id):
+        try:
+            return self.client.get_operation(request_id)["status"]
+        except ServiceManagementError as err:
+            if err.http_status == 404:
+                return None
+            self.problems.append("cannot read operation %s that an earlier run of this roll started: %s" % (
+                request_id, err.readable()))
+            return None
+
+    def _preflight(self, deployments, instances, live_by_dep, own_in_flight, window_start):
+        recovering = set(own_in_flight)
+        for dep_key, dep in sorted(deployments.items()):
+            locked, status = dep.pop("locked"), dep.pop("status") or ""
+            ours = [instances[k] for k in own_in_flight if instances[k]["deployment"] == dep_key]
+            # Our own reimage may hold the lock, and our own recovering instances may keep it transitioning.
+            if (locked and not any(i["outcome"] == "started" for i in ours)) or (
+                    status.endswith("Transitioning") and not ours):
+                holder = _in_progress_holder(self.client, dep["cloud_service"], dep["deployment_name"], window_start)
+                self.problems.append("%s is busy (status %s%s): another operation holds its lock (%s); wait for it "
+                                     "to end" % (dep_key, status, ", locked" if locked else "",
+                                                 "operation " + holder if holder else
+                                                 "the operation history does not name it"))
+            for live in sorted(live_by_dep[dep_key].values(), key=lambda i: i["instance_name"]):
+                key = _instance_key(dep_key, live["instance_name"])
+                status = live["instance_status"]
+                if key in recovering:
+                    if status in NOT_RECOVERING:
+                        self.problems.append(
+                            "%s was reimaged by an earlier run of this roll (operation %s) and is %s: it will not "
+                            "recover by itself; repair it, or set rolling_reimage_fresh to reimage it again" % (
+                                dep_key + "/" + live["instance_name"], instances[key]["request_id"], status))
+                    continue  # our own instance, still recovering: waited for before the first round
+                if status != READY and not self.options["allow_unready"]:
+                    self.problems.append(
+                        "%s: instance %s is %s: reimaging other instances now would cut availability further "
+                        "(wait for it, or set rolling_reimage_allow_unready)" % (dep_key, live["instance_name"], status))
+
+    def _settle(self, deployments, instances, own_in_flight):
+        """Follow what an earlier run left in flight until it ends and its instances are ReadyRole."""
+        by_dep = {}
+        for key in own_in_flight:
+            by_dep.setdefault(instances[key]["deployment"], []).append(instances[key])
+        for dep_key, pending in sorted(by_dep.items()):
+            self.say("[%s] following %d reimage(s) an earlier run of this roll started: %s" % (
+                dep_key, len(pending), ", ".join("%s (%s)" % (i["instance"], i["request_id"]) for i in pending)))
+            runner = _DeploymentRunner(self.client, {"deployments": deployments, "instances": instances},
+                                       None, dep_key, self.options, self.say)
+            recovering = [inst for inst in pending if runner.follow(inst)]
+            if recovering:
+                runner.wait_ready(recovering)
+            for inst in pending:
+                if inst["outcome"] == "failed":
+                    if (inst.get("error") or {}).get("code") == "OperationFailed":
+                        # The service says the reimage failed: the instance was not reimaged; send it again.
+                        inst.update(outcome="pending", error=None, resumed=False)
+                        continue
+                    self.problems.append("%s/%s: %s" % (dep_key, inst["instance"], inst["error"]["message"]))
+                else:
+                    inst["resumed"] = True
+            deployments[dep_key].update(failures=0, stopped=False, stop_reason=None)
+        if self.problems:
+            self._refuse()
+
+    def _batch(self, deployments, instances):
+        for dep_key, entry in deployments.items():
+            todo = sorted((i for i in instances.values() if i["deployment"] == dep_key and i["outcome"] != "done"),
+                          key=lambda i: (i["upgrade_domain"], i["role"], i["instance"]))
+            batches = []
+            for inst in todo:
+                if batches and batches[-1]["upgrade_domain"] == inst["upgrade_domain"] and (
+                        not self.options["batch_size"] or len(batches[-1]["instances"]) < self.options["batch_size"]):
+                    batches[-1]["instances"].append(inst["instance"])
+                else:
+                    batches.append({"upgrade_domain": inst["upgrade_domain"], "instances": [inst["instance"]]})
+                inst["round"] = len(batches) - 1
+            entry["batches"] = batches
+
+
+def plan(client, targets, options, state_file, say, check_mode=False):
+    """Preflight the targets against live state, resume what an earlier run of the roll did, and write the
+    plan (not in check mode); returns the state."""
+    return _Planner(client, targets, options, state_file, say, check_mode).plan()
+
+
+def describe_plan(state, check_mode=False):
+    """The plan as lines: per round, each deployment's batch; what is skipped as already done."""
+    lines = ["rolling reimage%s: %d instance(s) in %d deployment(s), %d round(s)" % (
+        " (check mode: nothing is sent)" if check_mode else "", len(state["instances"]), len(state["deployments"]),
+        state["rounds"])]
+    for index in range(state["rounds"]):
+        lines.append("round %d:" % (index + 1))
+        for dep_key, dep in sorted(state["deployments"].items()):
+            if index < len(dep["batches"]):
+                batch = dep["batches"][index]
+                lines.append("  %s upgrade domain %s: %s" % (dep_key, batch["upgrade_domain"],
+                                                            ", ".join(batch["instances"])))
+    done = sorted("%s/%s" % (i["deployment"], i["instance"]) for i in state["instances"].values()
+                  if i["outcome"] == "done")
+    if done:
+        lines.append("already reimaged in this roll, skipped: %s" % ", ".join(done))
+    return "\n".join(lines)
 
 
 class _DeploymentRunner:
@@ -211,46 +466,56 @@ class _DeploymentRunner:
         self.say = say
 
     def _save(self):
-        self.state_file.save(self.state)
+        if self.state_file is not None:
+            self.state_file.save(self.state)
 
-    def _fail(self, inst, message, code):
-        inst.update(outcome="failed", end=_now(), error={"code": code, "message": message})
+    def _fail(self, inst, message, code, request_id=None):
+        inst.update(outcome="failed", end=_now(), error={"code": code, "message": message,
+                                                         "request_id": request_id or inst.get("request_id")})
         self.dep["failures"] += 1
         if self.dep["failures"] > self.options["max_failures"]:
             self.dep["stopped"] = True
             self.dep["stop_reason"] = "%s: %s" % (inst["instance"], message)
 
-    def _reimage(self, inst):
-        """Send (or adopt) the reimage and wait for its operation; returns True when it Succeeded."""
-        svc, name = self.dep["cloud_service"], self.dep["deployment_name"]
-        adopted = inst["outcome"] == "started" and bool(inst["request_id"])
+    def follow(self, inst):
+        """Wait for the operation ``inst`` has a request id for; returns True when it Succeeded."""
         try:
-            if adopted:
-                request_id = inst["request_id"]  # accepted in an earlier run: follow it, never re-send
-            else:
-                inst.update(start=_now(), outcome="started")
-                request_id = self.client.role_instance_operation(
-                    "reimage", svc, inst["instance"], deployment_name=name,
-                    deadline=Deadline(self.options["operation_timeout"]))
-                inst["request_id"] = request_id
-                self._save()
-            operation = self.client.wait_for_operation(request_id, Deadline(self.options["operation_timeout"]),
-                                                       probe_first=adopted)
-        except WaitTimeoutError as err:
-            self._fail(inst, "the operation did not end within %ss" % self.options["operation_timeout"], "Timeout")
-            inst["error"]["request_id"] = err.request_id
+            operation = self.client.wait_for_operation(inst["request_id"], Deadline(self.options["operation_timeout"]),
+                                                       probe_first=True)
+        except WaitTimeoutError:
+            self._fail(inst, "reimage %s did not end within %ss; it was not cancelled, and a rerun of this roll "
+                             "follows it instead of sending another" % (inst["request_id"],
+                                                                        self.options["operation_timeout"]),
+                       "Timeout")
             return False
         except ServiceManagementError as err:
             self._fail(inst, err.readable(), err.code or "Error")
             return False
         if operation["status"] != "Succeeded":
             error = operation["error"] or {}
-            self._fail(inst, error.get("message") or "the operation failed", error.get("code") or "OperationFailed")
+            self._fail(inst, error.get("message") or "the operation failed", "OperationFailed")
+            inst["error"]["service_code"] = error.get("code")
             return False
         inst["operation_end"] = _now()
         return True
 
-    def _wait_ready(self, pending):
+    def _reimage(self, inst):
+        """Send the reimage and wait for its operation; returns True when it Succeeded."""
+        svc, name = self.dep["cloud_service"], self.dep["deployment_name"]
+        inst.update(start=_now(), outcome="started", request_id=None)
+        # Saved before sending: if this run dies before the answer, the next one asks the service what happened.
+        self._save()
+        try:
+            request_id = self.client.role_instance_operation(
+                KIND, svc, inst["instance"], deployment_name=name, deadline=Deadline(self.options["operation_timeout"]))
+            inst["request_id"] = names.check_request_id(request_id)
+        except ServiceManagementError as err:
+            self._fail(inst, err.readable(), err.code or "Error")
+            return False
+        self._save()
+        return self.follow(inst)
+
+    def wait_ready(self, pending):
         """Wait until every instance in ``pending`` reports ReadyRole after its operation ended."""
         svc, name = self.dep["cloud_service"], self.dep["deployment_name"]
         remaining = {inst["instance"].lower(): inst for inst in pending}
@@ -298,7 +563,7 @@ class _DeploymentRunner:
                 recovering.append(inst)
             self._save()
         if recovering:
-            self._wait_ready(recovering)
+            self.wait_ready(recovering)
         self._save()
         done = sum(1 for i in instances if i["outcome"] == "done")
         failed = sum(1 for i in instances if i["outcome"] == "failed")
@@ -308,15 +573,14 @@ class _DeploymentRunner:
             ": " + self.dep["stop_reason"] if self.dep["stopped"] else ""))
 
 
-def run_round(client_factory, state, state_file, index, options, say):
+def run_round(client_factory, state, state_file, index, say):
     """Run batch ``index`` of every deployment that is not stopped, deployments in parallel."""
-    runners = []
-    for dep_key, dep in sorted(state["deployments"].items()):
-        if dep["stopped"] or index >= len(dep["batches"]):
-            continue
-        runners.append(dep_key)
+    options = state["options"]
+    runners = [dep_key for dep_key, dep in sorted(state["deployments"].items())
+               if not dep["stopped"] and index < len(dep["batches"])]
     if not runners:
         return 0
+    state["last_round"] = index
     roll_started = state.get("started") or _now()
 
     def work(dep_key):
@@ -333,15 +597,30 @@ def run_round(client_factory, state, state_file, index, options, say):
 
 
 def stop_all(state, state_file, reason):
+    """Stop every deployment's roll; the instances of the round just run carry the reason, since the check
+    that failed (a health gate, a task after the round) judged them."""
     for dep in state["deployments"].values():
         if not dep["stopped"]:
             dep["stopped"] = True
             dep["stop_reason"] = reason
+    last = state.get("last_round")
+    if last is not None:
+        for inst in state["instances"].values():
+            if inst.get("round") == last and inst["outcome"] == "done" and not inst.get("resumed"):
+                inst["after_round_failure"] = reason
     state_file.save(state)
 
 
+def _row_outcome(inst):
+    if inst["outcome"] == "done":
+        return "skipped" if inst.get("resumed") else "done"
+    if inst["outcome"] == "pending":
+        return "untouched"
+    return "failed"  # failed, or started by this run and never followed to its end
+
+
 def summarize(state, state_file):
-    """Close the roll: mark untouched instances, compute the outcome, return the summary."""
+    """Close the roll: compute the outcome of every instance and host; returns the summary."""
     rows = []
     counts = {"done": 0, "failed": 0, "untouched": 0, "skipped": 0}
 
@@ -351,11 +630,7 @@ def summarize(state, state_file):
 
     for key in sorted(state["instances"], key=order):
         inst = state["instances"][key]
-        outcome = inst["outcome"]
-        if outcome == "done" and inst.get("resumed"):
-            outcome = "skipped"
-        elif outcome in ("pending", "started"):
-            outcome = "untouched" if outcome == "pending" else "failed"
+        outcome = _row_outcome(inst)
         counts[outcome] += 1
         rows.append({"host": inst["host"], "deployment": inst["deployment"], "instance": inst["instance"],
                      "role": inst["role"], "upgrade_domain": inst["upgrade_domain"], "request_id": inst["request_id"],
@@ -366,9 +641,49 @@ def summarize(state, state_file):
     state["status"] = "failed" if stopped or counts["untouched"] else "complete"
     state["finished"] = _now()
     state_file.save(state)
-    return {"status": state["status"], "counts": counts,
-            "stopped_deployments": stopped, "instances": rows, "state_path": state_file.path,
-            "elapsed": round(state["finished"] - state["started"], 1)}
+    return {"status": state["status"], "counts": counts, "stopped_deployments": stopped, "instances": rows,
+            "state_path": state_file.path, "elapsed": round(state["finished"] - state["started"], 1),
+            "hosts": host_outcomes(state)}
+
+
+def host_outcomes(state, check_mode=False):
+    """What each host of the roll reports: {host: {"outcome", "msg", ...}}."""
+    result = {}
+    for host, key in sorted(state["hosts"].items()):
+        inst = state["instances"].get(key) if key else None
+        if inst is None:
+            result[host] = {"outcome": "failed", "msg": "the roll could not use this host's instance (see the plan)"}
+            continue
+        where = "%s/%s (upgrade domain %s)" % (inst["deployment"], inst["instance"], inst["upgrade_domain"])
+        record = {"instance": where, "request_id": inst["request_id"]}
+        if inst["host"] != host:
+            record.update(outcome="duplicate", msg="%s is the same instance as host %s, which reports it" % (
+                where, inst["host"]))
+        elif inst["outcome"] == "done" and inst.get("resumed"):
+            record.update(outcome="already_reimaged", msg="%s was already reimaged by an earlier run of this roll "
+                                                           "(operation %s)" % (where, inst["request_id"]))
+        elif check_mode:
+            record.update(outcome="would_reimage", round=inst["round"] + 1,
+                          msg="%s would be reimaged in round %d" % (where, inst["round"] + 1))
+        elif inst["outcome"] == "done" and inst.get("after_round_failure"):
+            record.update(outcome="failed", msg="%s was reimaged (operation %s), but the roll stopped after its "
+                                                "batch: %s" % (where, inst["request_id"], inst["after_round_failure"]))
+        elif inst["outcome"] == "done":
+            record.update(outcome="reimaged", msg="%s reimaged (operation %s)" % (where, inst["request_id"]))
+        elif inst["outcome"] == "pending":
+            dep = state["deployments"][inst["deployment"]]
+            record.update(outcome="not_reimaged", msg="%s was not reimaged: its deployment's roll stopped before "
+                                                      "reaching it (%s)" % (where, (dep["stop_reason"] or "stopped")
+                                                                            .rstrip(".")))
+        else:
+            error = inst.get("error") or {}
+            record.update(outcome="failed", code=error.get("code"),
+                          msg="%s: %s" % (where, (error.get("message") or "the reimage did not finish").rstrip(".")))
+        if record["outcome"] in ("failed", "not_reimaged"):
+            record["msg"] += ("; running the roll again, on any machine, finishes it without reimaging an instance "
+                              "twice")
+        result[host] = record
+    return result
 
 
 def format_table(summary):

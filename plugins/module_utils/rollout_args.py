@@ -9,10 +9,11 @@ from ansible_collections.azure_classic.cloud_services.plugins.module_utils.commo
 
 ROLLOUT_ARGUMENT_SPEC = dict(
     CONNECTION_ARGUMENT_SPEC,
-    step=dict(type="str", required=True, choices=["plan", "round", "abort", "finish"]),
+    step=dict(type="str", required=True, choices=["plan", "round", "abort", "finish", "report"]),
     hosts=dict(type="list", elements="str"),
     connection=dict(type="dict", default={}, no_log=True),
     round=dict(type="int"),
+    outcome=dict(type="dict"),
     reason=dict(type="str"),
     state_path=dict(type="path"),
     fresh=dict(type="bool", default=False),
@@ -23,6 +24,7 @@ ROLLOUT_ARGUMENT_SPEC = dict(
     ready_timeout=dict(type="int", default=1800),
     max_parallel=dict(type="int", default=10),
     poll_interval=dict(type="float", default=0.25),
+    resume_window=dict(type="int", default=86400),
     health_url=dict(type="str"),
     health_status=dict(type="list", elements="int", default=[200]),
     health_timeout=dict(type="int", default=300),

@@ -12,18 +12,28 @@ version_added: 0.1.0
 description:
   - The engine of the P(azure_classic.cloud_services.rolling_reimage#role) role. Use the role; this action is
     documented so that its options and results can be looked up.
-  - V(plan) reads every target's deployment live, refuses to start when a deployment is locked, transitioning or
-    (by default) has an instance that is not C(ReadyRole), splits the targets of each deployment into batches of
-    one upgrade domain (optionally at most O(batch_size) instances), in ascending order, and writes the plan to a
-    state file on the controller. When the state file holds an unfinished roll of the same instances, the plan
-    resumes it, skipping the instances already reimaged.
+  - V(plan) reads every target's deployment live and the service's operation history, and refuses to start
+    (listing every problem) when a deployment is locked by another operation (naming its request id),
+    transitioning, or (by default) has an instance that is not C(ReadyRole). It splits the instances still to
+    reimage into batches of one upgrade domain per deployment (optionally at most O(batch_size) instances), in
+    ascending order, and writes the plan to a state file on the controller.
+  - Exactly once. A roll is identified by the instances it targets. An instance whose reimage the service's
+    operation history shows within O(resume_window) seconds is not sent again. A succeeded one counts as done, one
+    still in progress is followed to its end (and its instance waited for until C(ReadyRole)) before the first
+    round, a failed one is sent again. This holds after a crash, an operation timeout, or on another machine with
+    no state file; O(fresh) starts a new roll of the same instances.
+  - In check mode the plan step runs the live preflight (reads only), prints the plan and returns what each host
+    would do; nothing is sent and nothing is written. The other steps do nothing in check mode.
   - V(round) runs batch O(round) of every deployment at the same time. Within a deployment the batch's reimages
     are sent back to back, each once the previous operation has released the deployment's lock, and the batch's
     instances recover together; the round ends when every one of them is C(ReadyRole) again. A failed reimage or an
     instance that does not recover stops its deployment's roll (beyond O(max_failures)). An optional health URL is
     checked after the round.
-  - V(abort) stops every deployment's roll (the role calls it when a health-gate task fails); V(finish) prints the
-    table of instances and returns the summary.
+  - V(abort) stops every deployment's roll (the role calls it when a task of a round fails); V(finish) prints the
+    table of instances and returns the summary and each host's outcome; V(report), run on every host, turns its
+    outcome (O(outcome)) into the host's own result, so the recap, retry files and AWX's host summary name the
+    right instances.
+  - Needs the linear strategy; any other fails before anything is sent.
   - Runs on the controller only; it never connects to the hosts, which stand for role instances.
 author:
   - Azure Classic Maintainers (@azure-classic)
@@ -32,11 +42,11 @@ options:
     description: Which step to run.
     type: str
     required: true
-    choices: [plan, round, abort, finish]
+    choices: [plan, round, abort, finish, report]
   hosts:
     description:
       - The hosts to roll; each names its role instance through the host variables C(cloud_service),
-        C(deployment_slot) or C(deployment_name), C(role_instance), and optionally C(role_name) and C(upgrade_domain).
+        C(deployment_slot) or C(deployment_name), C(role_instance).
       - Defaults to the hosts of the current play batch.
     type: list
     elements: str
@@ -47,6 +57,9 @@ options:
   round:
     description: The round to run, from 0, with O(step=round).
     type: int
+  outcome:
+    description: With O(step=report), this host's entry of RV(hosts) from the plan (check mode) or finish step.
+    type: dict
   reason:
     description: Why the roll is stopped, with O(step=abort).
     type: str
@@ -56,7 +69,8 @@ options:
       - Required after the plan step (the role passes the path the plan returned).
     type: path
   fresh:
-    description: Start a new roll even if the state file holds an unfinished one.
+    description: Start a new roll of the same instances, ignoring what the state file and the service's operation
+      history say an earlier run of this roll did.
     type: bool
     default: false
   batch_size:
@@ -87,6 +101,11 @@ options:
     description: Shortest polling interval, in seconds; it grows by 5% of the time waited.
     type: float
     default: 0.25
+  resume_window:
+    description: How far back, in seconds, the service's operation history is read to find what an earlier run of
+      this roll did. A reimage of a target instance in this window is never sent again unless O(fresh) is set.
+    type: int
+    default: 86400
   health_url:
     description: A URL that must answer with one of O(health_status) after every round.
     type: str
@@ -112,9 +131,11 @@ extends_documentation_fragment:
   - azure_classic.cloud_services.attributes.actiongroup
 attributes:
   check_mode:
-    support: none
+    support: full
+    details: The plan step reads live state and returns the plan; nothing is sent or written.
   diff_mode:
-    support: none
+    support: partial
+    details: In check mode the plan step and each host's report show the plan as a diff.
 seealso:
   - module: azure_classic.cloud_services.role_instance_reimage
 """
@@ -140,6 +161,12 @@ EXAMPLES = r"""
     step: finish
     state_path: "{{ plan.state_path }}"
   run_once: true
+  register: finish
+
+- name: Each host reports its own outcome
+  azure_classic.cloud_services.reimage_rollout:
+    step: report
+    outcome: "{{ finish.hosts[inventory_hostname] | default(omit) }}"
 """
 
 RETURN = r"""
@@ -159,6 +186,18 @@ instances:
   description: Number of instances in the roll.
   returned: with O(step=plan)
   type: int
+hosts:
+  description:
+    - Per host, what the roll did (or, in check mode, would do) with its instance, for O(step=report).
+    - C(outcome) is V(reimaged), V(already_reimaged) (by an earlier run of the roll), V(failed), V(not_reimaged)
+      (the roll stopped before its batch), V(duplicate) (another host names the same instance) or
+      V(would_reimage) (check mode); C(msg) says it in words, with C(instance) and C(request_id).
+  returned: with O(step=plan) and O(step=finish)
+  type: dict
+outcome:
+  description: This host's outcome, with O(step=report).
+  returned: with O(step=report)
+  type: str
 deployments_rolled:
   description: How many deployments ran a batch in this round.
   returned: with O(step=round)

@@ -58,11 +58,15 @@ def test_every_instance_with_variables_and_default_groups(emulator, tmp_path):
          "alpha.production.WorkerRole1_IN_1", "alpha.staging.WebRole1_IN_0", "beta-svc.production.WebRole1_IN_0",
          "beta-svc.production.WebRole1_IN_1", "beta-svc.production.WebRole1_IN_2"])
     host = hostvars["beta-svc.production.WebRole1_IN_2"]
-    assert {k: host[k] for k in ("cloud_service", "deployment_name", "deployment_slot", "role_instance",
-                                 "upgrade_domain", "fault_domain", "instance_status", "power_state", "instance_size")} == {
+    assert {k: host[k] for k in ("cloud_service", "deployment_name", "deployment_slot", "cloud_role", "role_instance",
+                                 "upgrade_domain", "fault_domain", "instance_status", "power_state", "instance_size",
+                                 "ansible_connection")} == {
         "cloud_service": "beta-svc", "deployment_name": "beta-prod", "deployment_slot": "production",
-        "role_instance": "WebRole1_IN_2", "upgrade_domain": 2, "fault_domain": 0, "instance_status": "ReadyRole",
-        "power_state": "Started", "instance_size": "Small"}
+        "cloud_role": "WebRole1", "role_instance": "WebRole1_IN_2", "upgrade_domain": 2, "fault_domain": 0,
+        "instance_status": "ReadyRole", "power_state": "Started", "instance_size": "Small",
+        "ansible_connection": "local"}
+    from ansible_collections.azure_classic.cloud_services.plugins.inventory.role_instances import HOST_VARIABLES
+    assert set(host) == set(HOST_VARIABLES) | {"ansible_connection"}, "--list shows every variable the plugin sets"
     assert host["ip_address"].startswith("10.")
     assert set(data["cloud_service_beta_svc"]["hosts"]) == {h for h in hostvars if h.startswith("beta-svc.")}
     assert len(data["role_WorkerRole1"]["hosts"]) == 2 and len(data["upgrade_domain_2"]["hosts"]) == 1
@@ -76,12 +80,12 @@ def test_filters_keyed_groups_compose_and_hostname_template(emulator, tmp_path):
     path = config(tmp_path, cloud_services=["alpha"], slots=["production"], role_names=["WebRole1"],
                   hostname_template="{{ deployment_name }}-{{ role_instance }}",
                   keyed_groups=[{"key": "instance_status", "prefix": "status"}],
-                  groups={"even": "fault_domain == 0"}, compose={"ansible_connection": "'local'"})
+                  groups={"even": "fault_domain == 0"}, compose={"ansible_connection": "'ssh'"})
     data, _stderr = listing(emulator, path)
     assert sorted(data["_meta"]["hostvars"]) == ["alpha-prod-WebRole1_IN_0", "alpha-prod-WebRole1_IN_1"]
     assert sorted(data["status_ReadyRole"]["hosts"]) == ["alpha-prod-WebRole1_IN_0", "alpha-prod-WebRole1_IN_1"]
     assert data["even"]["hosts"] == ["alpha-prod-WebRole1_IN_0"]
-    assert data["_meta"]["hostvars"]["alpha-prod-WebRole1_IN_0"]["ansible_connection"] == "local"
+    assert data["_meta"]["hostvars"]["alpha-prod-WebRole1_IN_0"]["ansible_connection"] == "ssh", "compose overrides"
     data, _stderr = listing(emulator, config(tmp_path, instance_statuses=["BusyRole"]))
     assert data["_meta"]["hostvars"] == {}
 
@@ -132,11 +136,20 @@ def test_cache_is_used_and_flushed(emulator, tmp_path):
     assert sorted(fresh["_meta"]["hostvars"]) == ["alpha.production.R_IN_0"]
 
 
+def test_no_variable_is_an_ansible_reserved_or_internal_name():
+    from ansible import constants as C
+    from ansible.vars.reserved import get_reserved_names
+    from ansible_collections.azure_classic.cloud_services.plugins.inventory.role_instances import HOST_VARIABLES
+    clashes = set(HOST_VARIABLES) & (set(get_reserved_names()) | set(C.INTERNAL_STATIC_VARS) | set(C.MAGIC_VARIABLE_MAPPING))
+    assert not clashes
+    assert "role_name" in set(get_reserved_names()) | set(C.INTERNAL_STATIC_VARS), "the check sees role_name"
+
+
 def test_rolling_role_on_a_group_the_plugin_made(emulator, tmp_path):
+    """Facts gathering left on: the plugin's hosts use the local connection, no ssh."""
     load(emulator)
     proc = run_playbook(emulator, """
 - hosts: role_WorkerRole1
-  gather_facts: false
   roles:
     - role: azure_classic.cloud_services.rolling_reimage
       vars:

@@ -1,10 +1,16 @@
 """The rolling_reimage role through real ansible-playbook runs, proved with the emulator's events."""
 import collections
 import json
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+import time
 
 import yaml
 
-from tests.helpers import run_playbook
+from tests.helpers import bin_path, run_playbook
 
 DEPLOYMENTS = {"production": "contoso-web-prod", "staging": "contoso-web-staging"}
 
@@ -34,6 +40,16 @@ def play(tmp_path, **role_vars):
     - role: azure_classic.cloud_services.rolling_reimage
       vars: %s
 """ % json.dumps(role_vars)
+
+
+def recap(output):
+    """PLAY RECAP counters per host."""
+    stats = {}
+    for line in output.split("PLAY RECAP", 1)[-1].splitlines():
+        if " : ok=" in line:
+            host, counters = line.split(" : ", 1)
+            stats[host.strip()] = {k: int(v) for k, v in (c.split("=") for c in counters.split())}
+    return stats
 
 
 def reimaged(emulator):
@@ -116,6 +132,8 @@ def test_preflight_refuses_a_locked_deployment_and_a_missing_instance(emulator, 
     proc = run_playbook(emulator, play(tmp_path, rolling_reimage_allow_unready=True), tmp_path,
                         inventory=inventory(tmp_path))
     assert proc.returncode != 0 and "is busy (status RunningTransitioning, locked)" in proc.output
+    holder = [e for e in emulator.accepted("reboot")][0]["request_id"]
+    assert "another operation holds its lock (operation %s (RebootRoleInstance of WebRole1_IN_1))" % holder in proc.output
     assert emulator.accepted() == []
 
 
@@ -124,9 +142,9 @@ def test_failed_operation_stops_the_deployment_and_resume_skips_what_was_done(em
     emulator.fault(method="POST", path="contoso-web-prod/roleinstances/WebRole1_IN_1", action={
         "fail_operation": {"code": "InternalError", "message": "The host failed."}})
     inv = inventory(tmp_path, ("production", "staging"))
-    proc = run_playbook(emulator, play(tmp_path), tmp_path, inventory=inv)
+    proc = run_playbook(emulator, play(tmp_path), tmp_path, inventory=inv, env={
+        "ANSIBLE_RETRY_FILES_ENABLED": "true", "ANSIBLE_RETRY_FILES_SAVE_PATH": str(tmp_path / "retry")})
     assert proc.returncode != 0
-    assert "contoso-web/contoso-web-prod stopped: WebRole1_IN_1: The host failed" in proc.output
     counts = reimaged(emulator)
     prod_ud2 = [e for e in emulator.events("instance_status")
                 if e["deployment"] == "contoso-web-prod" and e["upgrade_domain"] == 2]
@@ -140,13 +158,31 @@ def test_failed_operation_stops_the_deployment_and_resume_skips_what_was_done(em
     assert outcomes == {"done": 8, "failed": 1, "pending": 3}
     assert "1 failed" in proc.output and "3 untouched" in proc.output
 
+    # Each host reports its own outcome: the failed instance and the three its failure left out (the rest of
+    # its batch and the next upgrade domain) are the failed hosts; the instances reimaged are changed.
+    stats = recap(proc.output)
+    failed = {h for h, s in stats.items() if s["failed"]}
+    assert failed == {"contoso-web.production.%s" % n for n in (
+        "WebRole1_IN_1", "WorkerRole1_IN_1", "WebRole1_IN_2", "WorkerRole1_IN_2")}
+    for host, counters in stats.items():
+        if host not in failed:
+            assert counters["changed"] >= 1, host
+    retry = list((tmp_path / "retry").glob("*.retry"))
+    assert len(retry) == 1 and set(retry[0].read_text().split()) == failed, "--limit @retry names the right hosts"
+    fatal = [line for line in proc.output.splitlines() if line.startswith("fatal: ")]
+    assert sorted(line.split("]")[0][8:] for line in fatal) == sorted(failed), "one failure per failed host, no other"
+    assert "contoso-web-prod/WebRole1_IN_1 (upgrade domain 1): The host failed" in [
+        line for line in fatal if "WebRole1_IN_1]" in line][0]
+
     before = sum(counts.values())
     emulator.server.emulator.clear_faults()
     proc = run_playbook(emulator, play(tmp_path), tmp_path, inventory=inv)
     assert proc.returncode == 0, proc.output
     again = reimaged(emulator)
     assert sum(again.values()) - before == 4, "resume reimages only the failed and untouched instances"
-    assert "resuming, 8 already reimaged in this roll" in proc.output and "8 skipped" in proc.output
+    assert "already reimaged by an earlier run of this roll" in proc.output and "8 skipped" in proc.output
+    stats = recap(proc.output)
+    assert sum(1 for s in stats.values() if s["changed"]) == 4 and not any(s["failed"] for s in stats.values())
 
 
 def test_instance_that_never_recovers_times_out(emulator, tmp_path):
@@ -279,3 +315,154 @@ def test_failure_tolerance(emulator, tmp_path):
     assert proc.returncode == 0, proc.output
     assert "5 reimaged, 1 failed, 0 untouched" in proc.output
     assert len(reimaged(emulator)) == 6
+
+
+def hosts_of(inv_path):
+    return sorted(yaml.safe_load(pathlib.Path(inv_path).read_text())["all"]["hosts"])
+
+
+def test_check_mode_sends_nothing_writes_nothing_and_each_host_says_what_would_happen(emulator, tmp_path):
+    inv = inventory(tmp_path)
+    proc = run_playbook(emulator, play(tmp_path), tmp_path, inventory=inv, extra=("--check", "--diff"))
+    assert proc.returncode == 0, proc.output
+    assert emulator.requests_made("POST") == [], "check mode sends no mutating request"
+    assert emulator.requests_made("GET"), "the preflight reads live state"
+    assert not (tmp_path / "roll.json").exists(), "nothing a later real run would trust is written"
+    assert "check mode: nothing is sent" in proc.output
+    assert "contoso-web/contoso-web-prod upgrade domain 0: WebRole1_IN_0, WorkerRole1_IN_0" in proc.output
+    assert "reimaged in round 3" in proc.output, "--diff shows each host's place in the plan"
+    stats = recap(proc.output)
+    assert sorted(stats) == hosts_of(inv)
+    assert all(s["changed"] == 1 and s["failed"] == 0 for s in stats.values()), stats
+
+    # A real run afterwards plans the same roll from scratch, then check mode shows it as already done.
+    assert run_playbook(emulator, play(tmp_path), tmp_path, inventory=inv).returncode == 0
+    proc = run_playbook(emulator, play(tmp_path), tmp_path, inventory=inv, extra=("--check",))
+    assert proc.returncode == 0, proc.output
+    assert len(emulator.accepted()) == 6
+    assert all(s["changed"] == 0 for s in recap(proc.output).values())
+
+
+def test_only_the_linear_strategy_runs_a_roll(emulator, tmp_path):
+    for strategy in ("free", "host_pinned"):
+        proc = run_playbook(emulator, """
+- hosts: all
+  gather_facts: false
+  strategy: %s
+  roles:
+    - role: azure_classic.cloud_services.rolling_reimage
+""" % strategy, tmp_path, inventory=inventory(tmp_path))
+        assert proc.returncode != 0
+        assert "needs the linear strategy, and this play uses '%s'" % strategy in proc.output
+    assert emulator.requests_made("POST") == [], "nothing is sent under another strategy"
+
+
+def _kill_when(proc, condition, timeout=60):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        if condition():
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def _one_reimage_each(emulator, expected):
+    counts = reimaged(emulator)
+    assert len(counts) == expected and set(counts.values()) == {1}, counts
+    for key, figures in emulator.availability().items():
+        assert figures["max_unavailable_upgrade_domains"] <= 1, (key, figures)
+
+
+def test_crash_while_a_reimage_waits_for_its_answer_then_rerun_sends_each_once(emulator, tmp_path):
+    emulator.timing(operation_seconds=3, recovery_seconds=3)
+    emulator.fault(method="POST", path="WebRole1_IN_1", action={"delay": 60})
+    inv = inventory(tmp_path)
+    playbook = tmp_path / "crash.yml"
+    playbook.write_text(play(tmp_path))
+    proc = subprocess.Popen([bin_path("ansible-playbook"), str(playbook), "-i", str(inv)], env=emulator.env(),
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    assert _kill_when(proc, lambda: any("WebRole1_IN_1" in e["path"] for e in emulator.accepted())), \
+        "the delayed reimage was accepted before the crash"
+    state = json.loads((tmp_path / "roll.json").read_text())
+    crashed = state["instances"]["contoso-web/contoso-web-prod/webrole1_in_1"]
+    assert crashed["outcome"] == "started" and crashed["request_id"] is None, "the answer never arrived"
+    emulator.server.emulator.clear_faults()
+    rerun = run_playbook(emulator, play(tmp_path), tmp_path, inventory=inv)
+    assert rerun.returncode == 0, rerun.output
+    assert "following 1 reimage(s) an earlier run of this roll started: WebRole1_IN_1" in rerun.output
+    _one_reimage_each(emulator, 6)
+
+
+def test_operation_timeout_then_rerun_follows_the_operation(emulator, tmp_path):
+    emulator.timing(operation_seconds=5, recovery_seconds=0.5)
+    inv = inventory(tmp_path, instances=("WebRole1_IN_0", "WebRole1_IN_1"))
+    proc = run_playbook(emulator, play(tmp_path, rolling_reimage_operation_timeout=1), tmp_path, inventory=inv)
+    assert proc.returncode != 0
+    assert "did not end within 1s; it was not cancelled" in proc.output
+    assert recap(proc.output)["contoso-web.production.WebRole1_IN_0"]["failed"] == 1
+    rerun = run_playbook(emulator, play(tmp_path), tmp_path, inventory=inv)
+    assert rerun.returncode == 0, rerun.output
+    _one_reimage_each(emulator, 2)
+    stats = recap(rerun.output)
+    assert stats["contoso-web.production.WebRole1_IN_0"]["changed"] == 0, "followed, reported as already done"
+    assert stats["contoso-web.production.WebRole1_IN_1"]["changed"] == 1
+
+
+def test_failed_roll_rerun_on_a_machine_without_its_state_finishes_it(emulator, tmp_path):
+    """A relaunch in a fresh container: another HOME, no state file; the service's history decides."""
+    tasks = tmp_path / "gate.yml"
+    tasks.write_text("""
+- name: Fail the gate after the first round
+  ansible.builtin.fail:
+    msg: the gate failed
+  when: rolling_reimage_round == 0
+  run_once: true
+""")
+    inv = inventory(tmp_path)
+    first_home, second_home = tmp_path / "home1", tmp_path / "home2"
+    first_home.mkdir()
+    second_home.mkdir()
+    proc = run_playbook(emulator, play(tmp_path, rolling_reimage_state_path="", rolling_reimage_health_tasks=str(tasks)),
+                        tmp_path, inventory=inv, env={"HOME": str(first_home)})
+    assert proc.returncode != 0
+    assert list((first_home / ".ansible" / "rolling_reimage").glob("roll-*.json")), "state in the first HOME"
+    assert len(emulator.accepted()) == 2
+    rerun = run_playbook(emulator, play(tmp_path, rolling_reimage_state_path=""), tmp_path, inventory=inv,
+                         env={"HOME": str(second_home)})
+    assert rerun.returncode == 0, rerun.output
+    assert "2 instance(s) already reimaged by an earlier run of this roll" in rerun.output
+    _one_reimage_each(emulator, 6)
+    # Only what the service shows decides: with rolling_reimage_fresh the same instances roll again.
+    again = run_playbook(emulator, play(tmp_path, rolling_reimage_state_path="", rolling_reimage_fresh=True),
+                         tmp_path, inventory=inv, env={"HOME": str(second_home)})
+    assert again.returncode == 0, again.output
+    assert sorted(reimaged(emulator).values()) == [2] * 6
+
+
+def test_ansible_runner_events_name_the_failed_instance(emulator, tmp_path):
+    emulator.fault(method="POST", path="WorkerRole1_IN_0", action={
+        "fail_operation": {"code": "InternalError", "message": "The host failed."}})
+    private = tmp_path / "job"
+    (private / "project").mkdir(parents=True)
+    (private / "inventory").mkdir()
+    (private / "project" / "roll.yml").write_text(play(tmp_path, rolling_reimage_max_failures=1))
+    (private / "inventory" / "hosts.yml").write_text(inventory(tmp_path).read_text())
+    env = emulator.env(ANSIBLE_PYTHON_INTERPRETER=sys.executable)
+    env["PATH"] = "%s:%s" % (pathlib.Path(sys.executable).parent, env.get("PATH", ""))
+    proc = subprocess.run([bin_path("ansible-runner"), "run", str(private), "-p", "roll.yml"], env=env,
+                          capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr  # one failure is within max_failures
+    events = []
+    for path in (private / "artifacts").glob("*/job_events/*.json"):
+        events.append(json.loads(path.read_text()))
+    report = [e for e in events if e["event"] in ("runner_on_ok", "runner_on_failed")
+              and e["event_data"].get("task") == "Report this instance's outcome"]
+    failed = {e["event_data"]["host"] for e in report if e["event"] == "runner_on_failed"}
+    changed = {e["event_data"]["host"] for e in report if e["event_data"]["res"].get("changed")}
+    assert failed == {"contoso-web.production.WorkerRole1_IN_0"}
+    assert len(changed) == 5 and not failed & changed
+    stats = [e for e in events if e["event"] == "playbook_on_stats"][0]["event_data"]
+    assert set(stats["ignored"]) == failed and not stats["failures"], "a tolerated failure is shown, ignored"

@@ -14,7 +14,7 @@ def test_every_recorded_paas_deployment_yields_complete_host_variables(recording
         for record in records:
             assert set(record) == set(HOST_VARIABLES)
             assert record["deployment_slot"] in ("production", "staging")
-            assert record["role_instance"].startswith(record["role_name"] + "_IN_")
+            assert record["role_instance"].startswith(record["cloud_role"] + "_IN_")
             assert isinstance(record["upgrade_domain"], int)
 
 

@@ -5,14 +5,29 @@ from ansible_collections.azure_classic.cloud_services.plugins.module_utils impor
 from ansible_collections.azure_classic.cloud_services.plugins.module_utils.errors import InputError
 
 OPTIONS = {"fresh": False, "batch_size": 0, "max_failures": 0, "allow_unready": False, "operation_timeout": 60,
-           "ready_timeout": 60, "max_parallel": 4}
+           "ready_timeout": 60, "max_parallel": 4, "poll_interval": 0.25, "resume_window": 3600, "roll_id": "r1"}
 
 
 class FakeClient:
-    def __init__(self, status=None, locked=False, dep_status="Running"):
+    subscription_id = "00000000-0000-0000-0000-000000000001"
+
+    def __init__(self, status=None, locked=False, dep_status="Running", history=()):
         self.status = status or {}
         self.locked = locked
         self.dep_status = dep_status
+        self.history = list(history)
+        self.sent = []
+
+    def list_subscription_operations(self, start, end, object_id=None, result=None):
+        return [op for op in self.history if result is None or op["status"] == result]
+
+    def get_operation(self, request_id):
+        for op in self.history:
+            if op["request_id"] == request_id:
+                return dict(op, error=None)
+        raise AssertionError("unknown operation")
+
+    wait_for_operation = None  # settling is covered by the end-to-end tests
 
     def get_deployment(self, service, slot=None, deployment_name=None):
         instances = [{"instance_name": "%s_IN_%d" % (role, k), "role_name": role, "upgrade_domain": k % 3,
@@ -61,19 +76,63 @@ def test_two_deployments_are_planned_separately(tmp_path):
     assert state["rounds"] == 2
 
 
-def test_resume_skips_done_and_follows_started(tmp_path):
+def operation(request_id, instance, status, name="ReimageRoleInstance", deployment="svc-production"):
+    return {"request_id": request_id, "name": name, "status": status, "started_time": "2026-01-01T00:00:00Z",
+            "parameters": {"serviceName": "svc", "deploymentName": deployment, "roleInstanceName": instance}}
+
+
+def test_resume_skips_what_the_service_history_shows_done_and_resends_what_failed(tmp_path):
     state_file = rollout.StateFile(str(tmp_path / "s.json"))
-    state = rollout.plan(FakeClient(), targets(ALL), OPTIONS, state_file, print)
-    state["instances"]["svc/svc-production/web_in_0"].update(outcome="done", request_id="a" * 32)
-    state["instances"]["svc/svc-production/web_in_1"].update(outcome="started", request_id="b" * 32)
-    state["status"] = "failed"
-    state_file.save(state)
-    resumed = rollout.plan(FakeClient(), targets(ALL), OPTIONS, state_file, print)
-    assert resumed["resumed"] is True
-    assert "Web_IN_0" not in resumed["deployments"]["svc/svc-production"]["batches"][0]["instances"]
-    assert resumed["instances"]["svc/svc-production/web_in_1"]["request_id"] == "b" * 32
-    fresh = rollout.plan(FakeClient(), targets(ALL), dict(OPTIONS, fresh=True), state_file, print)
+    client = FakeClient(history=[
+        operation("a" * 32, "Web_IN_0", "Succeeded"), operation("b" * 32, "Web_IN_3", "Failed"),
+        operation("c" * 32, "Worker_IN_0", "Succeeded", name="RebootRoleInstance"),
+        operation("d" * 32, "Worker_IN_3", "Succeeded", deployment="other"),
+        operation("not-an-id", "Worker_IN_1", "Succeeded")])
+    messages = []
+    # Planned in check mode: settling what is in flight is the end-to-end tests' business.
+    state = rollout.plan(client, targets(ALL), OPTIONS, state_file, messages.append, check_mode=True)
+    assert state["instances"]["svc/svc-production/web_in_0"]["outcome"] == "done"
+    assert state["instances"]["svc/svc-production/web_in_0"]["request_id"] == "a" * 32
+    first = state["deployments"]["svc/svc-production"]["batches"][0]["instances"]
+    assert first == ["Web_IN_3", "Worker_IN_0", "Worker_IN_3"], "failed, other kinds, other deployments: sent"
+    assert state["instances"]["svc/svc-production/worker_in_1"]["outcome"] == "pending", "a bad id is ignored"
+    assert "1 instance(s) already reimaged by an earlier run of this roll" in messages[0]
+    assert not (tmp_path / "s.json").exists(), "check mode writes nothing"
+    outcomes = rollout.host_outcomes(state, check_mode=True)
+    assert outcomes["h-Web_IN_0"]["outcome"] == "already_reimaged"
+    assert outcomes["h-Web_IN_3"] == dict(outcomes["h-Web_IN_3"], outcome="would_reimage", round=1)
+    fresh = rollout.plan(client, targets(ALL), dict(OPTIONS, fresh=True), state_file, print)
     assert fresh["resumed"] is False and len(fresh["deployments"]["svc/svc-production"]["batches"][0]["instances"]) == 4
+
+
+def test_a_deployment_locked_by_another_operation_names_it(tmp_path):
+    client = FakeClient(locked=True, history=[operation("e" * 32, "Web_IN_2", "InProgress", name="RebootRoleInstance")])
+    with pytest.raises(rollout.RolloutError, match="operation e{32} \\(RebootRoleInstance of Web_IN_2\\)"):
+        rollout.plan(client, targets(["Web_IN_0"]), OPTIONS, rollout.StateFile(str(tmp_path / "s")), print)
+
+
+def test_the_state_file_is_trusted_only_when_safe(tmp_path):
+    folder = tmp_path / "state"
+    state_file = rollout.StateFile(str(folder / "s.json"))
+    state = rollout.plan(FakeClient(), targets(ALL), OPTIONS, state_file, print)
+    assert oct(folder.stat().st_mode & 0o777) == "0o700" and oct((folder / "s.json").stat().st_mode & 0o777) == "0o600"
+    assert state_file.load()["roll_id"] == "r1"
+    (folder / "s.json").chmod(0o620)
+    with pytest.raises(rollout.RolloutError, match="writable by other users"):
+        state_file.load()
+    (folder / "s.json").chmod(0o600)
+    folder.chmod(0o777)
+    with pytest.raises(rollout.RolloutError, match="its folder is writable by other users"):
+        state_file.load()
+    folder.chmod(0o700)
+    link = rollout.StateFile(str(folder / "link.json"))
+    (folder / "link.json").symlink_to(folder / "s.json")
+    with pytest.raises(rollout.RolloutError, match="symbolic link"):
+        link.load()
+    state["instances"]["svc/svc-production/web_in_0"]["request_id"] = "../../x"
+    state_file.save(state)
+    with pytest.raises(InputError, match="not an operation id"):
+        state_file.load()
 
 
 def test_summary_counts_and_table(tmp_path):
@@ -83,6 +142,8 @@ def test_summary_counts_and_table(tmp_path):
     state["deployments"]["svc/svc-production"].update(stopped=True, stop_reason="Web_IN_1: boom")
     summary = rollout.summarize(state, state_file)
     assert summary["status"] == "failed" and summary["counts"] == {"done": 1, "failed": 0, "untouched": 1, "skipped": 0}
+    assert summary["hosts"]["h-Web_IN_0"]["outcome"] == "reimaged"
+    assert summary["hosts"]["h-Web_IN_1"]["outcome"] == "not_reimaged" and "boom" in summary["hosts"]["h-Web_IN_1"]["msg"]
     table = rollout.format_table(summary)
     assert "a" * 32 in table and "untouched" in table and "rolling reimage failed" in table
 
