@@ -14,6 +14,14 @@ export ASM_RECORDINGS="${ASM_RECORDINGS:-$root/../shared/reference/asm/recording
 export PYTHONDONTWRITEBYTECODE=1
 step() { printf '\n== %s (%ss)\n' "$1" "$SECONDS"; }
 
+# Nothing the tests run may create or remove anything in the user's own home (~/.ansible: collections, caches,
+# ansible-test's venvs; molecule's cache): they get a home inside the checkout, and the real one is checked after.
+real_home=$HOME
+home_snapshot() { find "$real_home/.ansible" "$real_home/.cache/molecule" -mindepth 1 2>/dev/null | sort || true; }
+home_before=$(home_snapshot)
+export HOME="$root/tests/output/home"
+mkdir -p "$HOME"
+
 # ansible-test wants the collection at .../ansible_collections/<namespace>/<name> and reads git.
 work="$root/tests/output/ansible-test/ansible_collections/azure_classic/cloud_services"
 rm -rf "$root/tests/output/ansible-test"
@@ -26,8 +34,8 @@ text = (pathlib.Path(ansible_test.__file__).parent / "_internal" / "python_requi
 print(re.search(r"pip='([0-9.]+)'", text).group(1))
 PY
 )
-mkdir -p ~/.ansible/test/cache
-cp scripts/ansible-test-pip-standin.py ~/.ansible/test/cache/get_pip_"${pip_version//./_}".py
+mkdir -p "$HOME/.ansible/test/cache"
+cp scripts/ansible-test-pip-standin.py "$HOME/.ansible/test/cache/get_pip_${pip_version//./_}.py"
 
 if [ -z "${QUICK:-}" ]; then
   step "ansible-test sanity"
@@ -52,9 +60,16 @@ step "molecule: the rolling_reimage role against the emulator"
 # Forget state from an earlier run of this checkout path (it would skip prepare, which starts the emulator).
 molecule reset
 molecule test
-# molecule installs the collection under ~/.ansible/collections; remove it so it never shadows the checkout.
-rm -rf ~/.ansible/collections/ansible_collections/azure_classic
+# molecule installs the collection under (the checkout's) ~/.ansible/collections; remove it so it never shadows
+# the checkout in a later run.
+rm -rf "$HOME/.ansible/collections/ansible_collections/azure_classic"
 
 step "pytest: integration tests on the oldest ansible-core claimed"
 PATH="$root/.venv-oldest/bin:$PATH" .venv-oldest/bin/python -m pytest -q -n 2 -p no:cacheprovider tests/integration
+step "the user's home is as it was"
+if [ "$(home_snapshot)" != "$home_before" ]; then
+  echo "the test suite changed $real_home/.ansible or $real_home/.cache/molecule:" >&2
+  diff <(echo "$home_before") <(home_snapshot) >&2 || true
+  exit 1
+fi
 step "done"

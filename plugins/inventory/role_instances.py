@@ -99,9 +99,11 @@ import threading
 
 from ansible.errors import AnsibleError, AnsibleParserError
 from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructable
+from ansible.utils.unsafe_proxy import wrap_var
 
 from ansible_collections.azure_classic.cloud_services.plugins.module_utils.common import CONNECTION_ARGUMENT_SPEC, build_client
-from ansible_collections.azure_classic.cloud_services.plugins.module_utils.errors import ServiceManagementError
+from ansible_collections.azure_classic.cloud_services.plugins.module_utils import names
+from ansible_collections.azure_classic.cloud_services.plugins.module_utils.errors import InputError, ServiceManagementError
 
 # None of these is an Ansible reserved or internal name (role_name, for one, is both): tested.
 HOST_VARIABLES = ("cloud_service", "deployment_name", "deployment_slot", "cloud_role", "role_instance",
@@ -169,9 +171,9 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             return service, client().get_cloud_service(service, embed_detail=True)
 
         try:
-            services = self.get_option("cloud_services")
+            services = [names.check_name("cloud_service", name) for name in self.get_option("cloud_services")]
             if not services:
-                services = [s["name"] for s in client().list_cloud_services()]
+                services = self._listed_services(client().list_cloud_services())
             records = []
             failures = []
             workers = max(1, min(self.get_option("max_connections"), len(services) or 1))
@@ -199,6 +201,17 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         records.sort(key=lambda r: (r["cloud_service"], r["deployment_slot"], r["role_instance"]))
         return records
 
+    def _listed_services(self, listed):
+        """Names from List Cloud Services go into URLs, so they are checked like the user's own."""
+        services = []
+        for service in listed:
+            try:
+                services.append(names.check_name("cloud_service", service["name"]))
+            except InputError as err:
+                self.display.warning("role_instances inventory: the service listed a cloud service this plugin "
+                                     "cannot address (%s); it is left out" % err.message)
+        return services
+
     # -- building the inventory ---------------------------------------------------------
     def _wanted(self, record):
         slots = [s.lower() for s in self.get_option("slots")]
@@ -216,6 +229,9 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         for record in records:
             if not self._wanted(record):
                 continue
+            # Values from the service or the cache are data: marked unsafe, so no ansible-core (2.16 included)
+            # ever evaluates a template hidden in a role name or an edited cache entry.
+            record = wrap_var(record)
             if template:
                 self.templar.available_variables = record
                 host = self.templar.template(template)

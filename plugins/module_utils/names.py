@@ -39,7 +39,7 @@ def check_name(kind, value):
     if len(value) > limit:
         raise InputError("%s %s is %d characters long; the service allows at most %d"
                          % (kind, _describe(value[:40] + "..."), len(value), limit))
-    if ".." in value or not pattern.match(value):
+    if ".." in value or not pattern.fullmatch(value):
         raise InputError("%s %s is not a valid name: use %s" % (kind, _describe(value), allowed))
     return value
 
@@ -53,7 +53,7 @@ def check_slot(value):
 def check_subscription_id(value):
     if not value:
         raise InputError("no subscription_id given: set subscription_id or AZURE_SUBSCRIPTION_ID")
-    if not isinstance(value, str) or not GUID_RE.match(value.strip()):
+    if not isinstance(value, str) or not GUID_RE.fullmatch(value.strip()):
         raise InputError("subscription_id %s is not a GUID (like 3f2b3c1e-0000-4000-8000-000000000001)"
                          % _describe(value))
     return value.strip().lower()

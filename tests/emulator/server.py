@@ -429,7 +429,9 @@ class EmulatorServer:
         info = self.connection_info()
         path = os.path.join(self.workdir, "connection.json")
         tmp = path + ".tmp"
-        with open(tmp, "w", encoding="utf-8") as handle:
+        # It holds the PFX password: readable by its owner only, from the moment it exists.
+        with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w", encoding="utf-8") as handle:
+            os.fchmod(handle.fileno(), 0o600)
             json.dump(info, handle, indent=2)
         os.replace(tmp, path)
         return info

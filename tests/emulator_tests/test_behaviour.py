@@ -222,6 +222,7 @@ def test_command_line_start_up_connection_file_and_clean_shutdown(tmp_path):
         line = proc.stdout.readline()
         elapsed = time.monotonic() - started
         info = json.loads((workdir / "connection.json").read_text())
+        assert (workdir / "connection.json").stat().st_mode & 0o777 == 0o600, "it holds the PFX password"
         assert set(info) == {"management_url", "subscription_id", "ca_path", "certificate_path", "pfx_path",
                              "pfx_password", "publish_settings_path", "unregistered_certificate_path", "admin_url"}
         assert info["management_url"] in line

@@ -158,3 +158,43 @@ def test_rolling_role_on_a_group_the_plugin_made(emulator, tmp_path):
     assert proc.returncode == 0, proc.output
     accepted = sorted(e["path"].split("/roleinstances/")[1] for e in emulator.accepted())
     assert accepted == ["WorkerRole1_IN_0", "WorkerRole1_IN_1"]
+
+
+def test_a_template_in_service_data_or_the_cache_stays_text(emulator, tmp_path):
+    """On every ansible-core we claim (2.16 included), data from the API or the cache is never templated."""
+    marker = tmp_path / "templated"
+    evil = "R{{ lookup('pipe', 'touch %s') }}" % marker
+    emulator.topology({"subscription_id": emulator.subscription_id, "cloud_services": [
+        {"name": "alpha", "deployments": [{"name": "alpha-prod", "slot": "production",
+                                           "roles": [{"name": evil, "instances": 1}]}]}]})
+    path = config(tmp_path, hostname_template="{{ cloud_role }}-{{ role_instance }}",
+                  compose={"label": "cloud_role ~ '-x'"}, keyed_groups=[{"key": "cloud_role", "prefix": "r"}],
+                  cache=True, cache_plugin="ansible.builtin.jsonfile", cache_connection=str(tmp_path / "cache"))
+    graph = inventory(emulator, path, "--graph")
+    assert graph.returncode == 0, graph.stdout + graph.stderr
+    listed, _stderr = listing(emulator, path)
+    host = next(iter(listed["_meta"]["hostvars"].values()))
+    assert host["cloud_role"] == evil and host["label"] == evil + "-x"
+    proc = subprocess.run([bin_path("ansible"), "all", "-i", str(path), "-m", "ansible.builtin.debug",
+                           "-a", "var=cloud_role"], env=emulator.env(), capture_output=True, text=True, timeout=120,
+                          stdin=subprocess.DEVNULL, check=False)
+    assert proc.returncode == 0 and "lookup('pipe'" in proc.stdout, proc.stdout + proc.stderr
+    # An edited cache entry is data too.
+    for entry in (tmp_path / "cache").iterdir():
+        stored = json.loads(entry.read_text())
+        wrapped = isinstance(stored, dict) and "__payload__" in stored  # ansible-core 2.19's jsonfile layout
+        records = json.loads(stored["__payload__"]) if wrapped else stored
+        records[0]["ip_address"] = "{{ lookup('pipe', 'touch %s') }}" % marker
+        entry.write_text(json.dumps(dict(stored, __payload__=json.dumps(records)) if wrapped else records))
+    listed, _stderr = listing(emulator, path)
+    assert "lookup('pipe'" in next(iter(listed["_meta"]["hostvars"].values()))["ip_address"]
+    assert not marker.exists(), "a template from the service or the cache ran on the controller"
+
+
+def test_a_bad_cloud_service_filter_fails_before_any_request(emulator, tmp_path):
+    proc = inventory(emulator, config(tmp_path, cloud_services=["alpha", "beta/../x"]), "--list",
+                     env={"ANSIBLE_INVENTORY_UNPARSED_FAILED": "true"})
+    assert proc.returncode != 0
+    assert "cloud_service 'beta/../x' is not a valid name" in " ".join(proc.stderr.split())
+    assert "Traceback" not in proc.stderr
+    assert emulator.requests_made() == []
