@@ -2,8 +2,10 @@
 # The main job, on a fresh machine: bash scripts/rehearse.sh
 # Starts the Service Management emulator (default topology: cloud service contoso-web with a production
 # and a staging deployment, 2 roles x 3 instances in 3 upgrade domains), builds an inventory of its role
-# instances, and runs the collection's rolling_reimage playbook against it with progress lines.
-# Environment: OPERATION_SECONDS (default 3), RECOVERY_SECONDS (default 3), TARGET (default all).
+# instances, and runs the collection's rolling_reimage playbook against it with progress lines, then prints where
+# the roll's HTML report is (tests/output/rehearse/, kept after the run; open it in a browser).
+# Environment: OPERATION_SECONDS (default 3), RECOVERY_SECONDS (default 3), TARGET (default all),
+# OPERATION (reimage, reboot or rebuild; default reimage).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -38,11 +40,17 @@ for slot in ("production", "staging"):
         for k in range(3):
             hosts["contoso-web.%s.%s_IN_%d" % (slot, role, k)] = {
                 "cloud_service": "contoso-web", "deployment_slot": slot, "role_instance": "%s_IN_%d" % (role, k),
-                "role_name": role}
+                "cloud_role": role}
 yaml.safe_dump({"all": {"hosts": hosts, "vars": {"ansible_connection": "local"}}}, open(sys.argv[1], "w"))
 PY
+# The report outlives the emulator's temporary folder, so it can be opened after the run.
+report_dir="$root/tests/output/rehearse"
+mkdir -p -m 0700 "$report_dir"
+report="$report_dir/roll-$(date -u +%Y%m%dT%H%M%SZ).html"
+status=0
 ANSIBLE_DISPLAY_SKIPPED_HOSTS=false ansible-playbook -i "$work/inventory.yml" azure_classic.cloud_services.rolling_reimage \
-  -e "target=${TARGET:-all}" -e "rolling_reimage_state_path=$work/roll.json"
+  -e "target=${TARGET:-all}" -e "operation=${OPERATION:-reimage}" -e "rolling_reimage_state_path=$work/roll.json" \
+  -e "rolling_reimage_report_path=$report" || status=$?
 echo
 echo "emulator availability (most instances / upgrade domains down at once, per deployment):"
 python - "$work/emulator/connection.json" <<'PY'
@@ -52,3 +60,10 @@ for name, figures in requests.get(info["admin_url"] + "/availability", verify=in
     print("  %-36s %d instance(s), %d upgrade domain(s)" % (name, figures["max_unavailable_instances"],
                                                            figures["max_unavailable_upgrade_domains"]))
 PY
+echo
+if [ -s "$report" ]; then
+  echo "roll report (self-contained HTML, open it in a browser): $report"
+else
+  echo "no roll report was written (the roll did not start; the output above says why)"
+fi
+exit "$status"

@@ -1,7 +1,8 @@
 # -*- coding: utf-8 -*-
 # Copyright: contributors to azure_classic.cloud_services
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Controller side of the rolling_reimage role: every API call of a roll runs here, none on the instances."""
+"""Controller side of the rolling_reimage role (rolling reimage, reboot or rebuild): every API call of a roll
+runs here, none on the instances; so does writing the roll's HTML report."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from ansible_collections.azure_classic.cloud_services.plugins.module_utils.commo
     CONNECTION_ARGUMENT_SPEC, build_client, check_wait_timeout)
 from ansible_collections.azure_classic.cloud_services.plugins.module_utils.errors import ServiceManagementError
 from ansible_collections.azure_classic.cloud_services.plugins.module_utils.rollout_args import ROLLOUT_ARGUMENT_SPEC
+from ansible_collections.azure_classic.cloud_services.plugins.plugin_utils import roll_report
 
 display = Display()
 TARGET_VARS = ("cloud_service", "deployment_slot", "deployment_name", "role_instance")
@@ -51,8 +53,9 @@ class ActionModule(ActionBase):
         if strategy not in LINEAR_STRATEGIES:
             raise AnsibleError(
                 "the rolling_reimage role needs the linear strategy, and this play uses %r: with it every host "
-                "would run the roll's steps on its own and reimage instances more than once. Nothing was sent; "
-                "remove 'strategy: %s' from the play (or ANSIBLE_STRATEGY from the environment)" % (strategy, strategy))
+                "would run the roll's steps on its own and send operations to instances more than once. Nothing "
+                "was sent; remove 'strategy: %s' from the play (or ANSIBLE_STRATEGY from the environment)"
+                % (strategy, strategy))
 
     def _connection_options(self, args):
         options = {k: args.get(k) for k in CONNECTION_ARGUMENT_SPEC}
@@ -98,8 +101,9 @@ class ActionModule(ActionBase):
         if not 0.05 <= args["poll_interval"] <= 60:
             raise AnsibleError("poll_interval must be between 0.05 and 60 seconds")
         options = {k: args[k] for k in ("fresh", "batch_size", "max_failures", "allow_unready", "operation_timeout",
-                                        "ready_timeout", "max_parallel", "poll_interval", "resume_window")}
-        options["roll_id"] = rollout.roll_id(targets)
+                                        "ready_timeout", "max_parallel", "poll_interval", "resume_window",
+                                        "operation")}
+        options["roll_id"] = rollout.roll_id(targets, args["operation"])
         return options
 
     @staticmethod
@@ -142,42 +146,57 @@ class ActionModule(ActionBase):
             rollout.stop_all(state, state_file, args.get("reason") or "stopped by a failed task")
             return {"changed": False}
         summary = rollout.summarize(state, state_file)
-        display.display(rollout.format_table(summary))
         hosts = summary.pop("hosts")
+        summary["report_path"] = self._write_report(args, state, state_file, summary)
+        display.display(rollout.format_table(summary))
         return {"changed": False, "summary": summary, "hosts": hosts}
+
+    @staticmethod
+    def _write_report(args, state, state_file, summary):
+        """The roll's HTML report; a report that cannot be written is a warning, never a lost summary."""
+        path = args.get("report_path") or rollout.default_report_path(state_file.path)
+        try:
+            return roll_report.write(state, path, summary)
+        except OSError as exc:
+            display.warning("the roll's HTML report could not be written to %s: %s" % (path, exc.strerror or exc))
+            return None
 
     def _plan(self, args, task_vars, check_mode):
         targets = self._targets(args, task_vars)
         options = self._options(args, targets)
-        state_file = self._state_file(args.get("state_path") or rollout.default_state_path(targets))
+        state_file = self._state_file(args.get("state_path") or rollout.default_state_path(targets, args["operation"]))
         client = self._client_factory(args, options["poll_interval"])()
         try:
             state = rollout.plan(client, targets, options, state_file, display.display, check_mode=check_mode)
         finally:
             client.close()
         hosts = rollout.host_outcomes(state, check_mode=check_mode)
-        result = {"changed": False, "rounds": state["rounds"], "state_path": state_file.path,
+        result = {"changed": False, "operation": state["kind"], "rounds": state["rounds"],
+                  "state_path": state_file.path,
                   "resumed": state["resumed"], "instances": len(state["instances"]), "hosts": hosts}
         if check_mode and self._task.diff:
             result["diff"] = {"before": "", "after": rollout.describe_plan(state, True) + "\n",
-                              "after_header": "rolling reimage plan"}
+                              "after_header": "rolling %s plan" % rollout.words(state["kind"])["verb"]}
         return result
 
     def _report(self, outcome, check_mode):
-        """One host's own result: changed when this run reimaged it (or would, in check mode), failed when its
-        reimage failed or it was left out by a stopped roll, ok when an earlier run already reimaged it."""
+        """One host's own result: changed when this run reimaged (rebooted, rebuilt) it or would, in check mode;
+        failed when its operation failed or it was left out by a stopped roll; ok when an earlier run did it."""
         if not outcome:
             return {"changed": False, "skipped": True, "skip_reason": "this host is not a target of the roll"}
         kind = outcome.get("outcome")
-        result = {"changed": kind in ("reimaged", "would_reimage"), "outcome": kind, "msg": outcome.get("msg"),
-                  "instance": outcome.get("instance"), "request_id": outcome.get("request_id")}
-        if kind in ("failed", "not_reimaged"):
+        operation = outcome.get("operation") or rollout.DEFAULT_KIND
+        result = {"changed": kind in rollout.CHANGED_OUTCOMES, "outcome": kind, "msg": outcome.get("msg"),
+                  "instance": outcome.get("instance"), "request_id": outcome.get("request_id"),
+                  "operation": operation}
+        if kind in rollout.FAILED_OUTCOMES:
             result["failed"] = True
             if outcome.get("code"):
                 result["error_code"] = outcome["code"]
-        if check_mode and kind == "would_reimage" and self._task.diff:
+        if check_mode and kind in rollout.CHANGED_OUTCOMES and self._task.diff:
             result["diff"] = {"before": "%s: as it is\n" % outcome.get("instance"),
-                              "after": "%s: reimaged in round %s\n" % (outcome.get("instance"), outcome.get("round"))}
+                              "after": "%s: %s in round %s\n" % (
+                                  outcome.get("instance"), rollout.words(operation)["done"], outcome.get("round"))}
         return result
 
     def _health_gate(self, args, state, state_file):

@@ -64,7 +64,7 @@ def _find_instance(deployment, instance):
 
 
 def role_instance_operation(kind):
-    """The body of role_instance_reimage (and of reboot/rebuild modules, should we add them)."""
+    """The body of role_instance_reimage, role_instance_reboot and role_instance_rebuild (``kind``)."""
 
     def action(m, result):
         p = m.params

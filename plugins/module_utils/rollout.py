@@ -1,15 +1,16 @@
 # -*- coding: utf-8 -*-
 # Copyright: contributors to azure_classic.cloud_services
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The rolling reimage engine behind the rolling_reimage role.
+"""The rolling engine behind the rolling_reimage role: rolling reimage, reboot or rebuild.
 
 A roll is planned once (preflight, resume, batches) and then run round by round: round k runs batch k of
-every deployment at the same time, one thread per deployment. Within a deployment, the reimages of a batch
+every deployment at the same time, one thread per deployment. Within a deployment, the operations of a batch
 are sent back to back (the deployment's lock lets only one run at a time) and the batch's instances recover
-together; the next batch starts when all of them report ReadyRole.
+together; the next batch starts when all of them report ReadyRole. A roll runs one kind of operation, chosen
+when it is planned and kept in its state (``state["kind"]``).
 
 Exactly once: what the service's own operation history shows decides what an earlier run of the same roll
-already did, so a rerun after a crash, a timeout or on another machine never sends a second reimage. The
+already did, so a rerun after a crash, a timeout or on another machine never sends a second operation. The
 JSON state file on the controller adds the roll's progress for the summary and the report.
 """
 
@@ -34,9 +35,35 @@ from ansible_collections.azure_classic.cloud_services.plugins.module_utils.waite
 
 STATE_VERSION = 2
 READY = "ReadyRole"
-KIND = "reimage"
-# Outcomes a host reports after the roll (the action's report step turns them into ok/changed/failed).
-HOST_OUTCOMES = ("reimaged", "already_reimaged", "failed", "not_reimaged", "duplicate", "would_reimage")
+DEFAULT_KIND = "reimage"
+# The words each operation is named with in messages, the summary and each host's outcome.
+OPERATION_WORDS = {
+    "reimage": {"verb": "reimage", "done": "reimaged", "doing": "reimaging"},
+    "reboot": {"verb": "reboot", "done": "rebooted", "doing": "rebooting"},
+    "rebuild": {"verb": "rebuild", "done": "rebuilt", "doing": "rebuilding"},
+}
+
+
+def words(kind):
+    """How operation ``kind`` is named: verb (reboot), done (rebooted), doing (rebooting)."""
+    if kind not in OPERATION_WORDS:
+        raise InputError("operation must be one of %s, not %r" % (", ".join(sorted(OPERATION_WORDS)), kind))
+    return OPERATION_WORDS[kind]
+
+
+def host_outcome_names(kind):
+    """Outcomes a host reports after a roll of ``kind`` (the action's report step turns them into
+    ok/changed/failed): done (this run), already (an earlier run), not (never reached), would (check mode)."""
+    w = words(kind)
+    return {"done": w["done"], "already": "already_" + w["done"], "not": "not_" + w["done"],
+            "would": "would_" + w["verb"], "failed": "failed", "duplicate": "duplicate"}
+
+
+# Outcomes of every kind that mean the host's instance changed (or would), and that mean it failed.
+CHANGED_OUTCOMES = frozenset(name for kind in OPERATION_WORDS for key, name in host_outcome_names(kind).items()
+                             if key in ("done", "would"))
+FAILED_OUTCOMES = frozenset(name for kind in OPERATION_WORDS for key, name in host_outcome_names(kind).items()
+                            if key in ("failed", "not"))
 
 
 class RolloutError(ServiceManagementError):
@@ -80,15 +107,26 @@ def target_from_hostvars(host, hostvars):
     return target
 
 
-def roll_id(targets):
-    """A roll is identified by the instances it targets, so the same job run anywhere is the same roll."""
-    return hashlib.sha256("\n".join(sorted(
-        "%s/%s/%s" % (t["cloud_service"], t["deployment_name"] or t["deployment_slot"], t["role_instance"])
-        for t in targets)).lower().encode("utf-8")).hexdigest()[:16]
+def roll_id(targets, kind=DEFAULT_KIND):
+    """A roll is identified by the instances it targets and its operation, so the same job run anywhere is the
+    same roll, and a rolling reboot of instances just reimaged is a roll of its own. (A reimage roll keeps the
+    id it had before other operations existed.)"""
+    parts = sorted("%s/%s/%s" % (t["cloud_service"], t["deployment_name"] or t["deployment_slot"], t["role_instance"])
+                   for t in targets)
+    if kind != DEFAULT_KIND:
+        parts.insert(0, "operation=" + words(kind)["verb"])
+    return hashlib.sha256("\n".join(parts).lower().encode("utf-8")).hexdigest()[:16]
 
 
-def default_state_path(targets):
-    return os.path.join(os.path.expanduser("~"), ".ansible", "rolling_reimage", "roll-%s.json" % roll_id(targets))
+def default_state_path(targets, kind=DEFAULT_KIND):
+    return os.path.join(os.path.expanduser("~"), ".ansible", "rolling_reimage",
+                        "roll-%s.json" % roll_id(targets, kind))
+
+
+def default_report_path(state_path):
+    """The HTML report goes beside the state file, with its name: roll-<id>.json -> roll-<id>.html."""
+    path = os.path.splitext(state_path)[0] + ".html"
+    return path + ".html" if path == state_path else path
 
 
 class StateFile:
@@ -164,7 +202,7 @@ def _instance_key(dep_key, instance):
     return "%s/%s" % (dep_key, instance.lower())
 
 
-def role_operation_history(client, service, since, kind=KIND):
+def role_operation_history(client, service, since, kind=DEFAULT_KIND):
     """The latest ``kind`` operation of each role instance of ``service`` started since ``since`` (epoch),
     as {(deployment name lower, instance lower): operation}; every request id is checked before use."""
     object_id = "/%s/services/hostedservices/%s" % (client.subscription_id, service)
@@ -212,6 +250,8 @@ class _Planner:
         self.state_file = state_file
         self.say = say
         self.check_mode = check_mode
+        self.kind = options.get("operation") or DEFAULT_KIND
+        self.words = words(self.kind)
         self.problems = []
         self.notes = []
 
@@ -238,7 +278,7 @@ class _Planner:
         history = {}
         for service in sorted(services):
             try:
-                for (dep, inst), op in role_operation_history(self.client, service, since).items():
+                for (dep, inst), op in role_operation_history(self.client, service, since, self.kind).items():
                     history[(service.lower(), dep, inst)] = op
             except ServiceManagementError as err:
                 self.problems.append("cannot read the operation history of cloud service %s, which decides what an "
@@ -253,7 +293,8 @@ class _Planner:
     def plan(self):
         options = self.options
         previous = None if options["fresh"] else self.state_file.load()
-        if previous is not None and previous.get("roll_id") != options["roll_id"]:
+        if previous is not None and (previous.get("roll_id") != options["roll_id"]
+                                     or (previous.get("kind") or DEFAULT_KIND) != self.kind):
             previous = None
         window_start = _now() - options["resume_window"]
         by_address = self._group_targets()
@@ -284,7 +325,7 @@ class _Planner:
                 key = _instance_key(dep_key, inst["instance_name"])
                 hosts[target["host"]] = key
                 if key in instances:
-                    continue  # two hosts naming one instance: reimage it once, the first host reports it
+                    continue  # two hosts naming one instance: roll it once, the first host reports it
                 instances[key] = {
                     "host": target["host"], "deployment": dep_key, "cloud_service": service,
                     "deployment_name": deployment["name"], "instance": inst["instance_name"],
@@ -302,7 +343,7 @@ class _Planner:
             self._settle(deployments, instances, own_in_flight)
         self._batch(deployments, instances)
 
-        state = {"version": STATE_VERSION, "roll_id": options["roll_id"], "kind": KIND, "status": "running",
+        state = {"version": STATE_VERSION, "roll_id": options["roll_id"], "kind": self.kind, "status": "running",
                  "started": (previous or {}).get("started") or _now(), "resumed": any(
                      i["resumed"] for i in instances.values()) or bool(own_in_flight),
                  "deployments": deployments, "instances": instances, "hosts": hosts,
@@ -317,7 +358,7 @@ class _Planner:
         return state
 
     def _resume(self, instances, previous, history):
-        """Mark what an earlier run of this roll did; returns the keys of instances whose reimage an earlier run
+        """Mark what an earlier run of this roll did; returns the keys of instances whose operation an earlier run
         started and whose outcome is not known yet (to be followed, never re-sent)."""
         old = (previous or {}).get("instances", {})
         in_flight = []
@@ -343,12 +384,13 @@ class _Planner:
                 inst.update(outcome="started", resumed=True, request_id=request_id,
                             start=op["started"] if op else was.get("start"))
                 in_flight.append(key)
-            # Failed (or unknown): the service says the instance was not reimaged, so it is sent again.
+            # Failed (or unknown): the service says the operation did not happen, so it is sent again.
         done = [i for i in instances.values() if i["outcome"] == "done"]
         if done:
-            self.notes.append("resuming: %d instance(s) already reimaged by an earlier run of this roll (the "
+            self.notes.append("resuming: %d instance(s) already %s by an earlier run of this roll (the "
                               "service's operation history since %s decides; set rolling_reimage_fresh to roll "
-                              "them again)" % (len(done), _iso(_now() - self.options["resume_window"])))
+                              "them again)" % (len(done), self.words["done"],
+                                               _iso(_now() - self.options["resume_window"])))
         return in_flight
 
     def _status_of(self, request_id):
@@ -366,7 +408,7 @@ class _Planner:
         for dep_key, dep in sorted(deployments.items()):
             locked, status = dep.pop("locked"), dep.pop("status") or ""
             ours = [instances[k] for k in own_in_flight if instances[k]["deployment"] == dep_key]
-            # Our own reimage may hold the lock, and our own recovering instances may keep it transitioning.
+            # Our own operation may hold the lock, and our own recovering instances may keep it transitioning.
             if (locked and not any(i["outcome"] == "started" for i in ours)) or (
                     status.endswith("Transitioning") and not ours):
                 holder = _in_progress_holder(self.client, dep["cloud_service"], dep["deployment_name"], window_start)
@@ -380,14 +422,16 @@ class _Planner:
                 if key in recovering:
                     if status in NOT_RECOVERING:
                         self.problems.append(
-                            "%s was reimaged by an earlier run of this roll (operation %s) and is %s: it will not "
-                            "recover by itself; repair it, or set rolling_reimage_fresh to reimage it again" % (
-                                dep_key + "/" + live["instance_name"], instances[key]["request_id"], status))
+                            "%s was %s by an earlier run of this roll (operation %s) and is %s: it will not "
+                            "recover by itself; repair it, or set rolling_reimage_fresh to %s it again" % (
+                                dep_key + "/" + live["instance_name"], self.words["done"],
+                                instances[key]["request_id"], status, self.words["verb"]))
                     continue  # our own instance, still recovering: waited for before the first round
                 if status != READY and not self.options["allow_unready"]:
                     self.problems.append(
-                        "%s: instance %s is %s: reimaging other instances now would cut availability further "
-                        "(wait for it, or set rolling_reimage_allow_unready)" % (dep_key, live["instance_name"], status))
+                        "%s: instance %s is %s: %s other instances now would cut availability further "
+                        "(wait for it, or set rolling_reimage_allow_unready)" % (
+                            dep_key, live["instance_name"], status, self.words["doing"]))
 
     def _settle(self, deployments, instances, own_in_flight):
         """Follow what an earlier run left in flight until it ends and its instances are ReadyRole."""
@@ -395,17 +439,18 @@ class _Planner:
         for key in own_in_flight:
             by_dep.setdefault(instances[key]["deployment"], []).append(instances[key])
         for dep_key, pending in sorted(by_dep.items()):
-            self.say("[%s] following %d reimage(s) an earlier run of this roll started: %s" % (
-                dep_key, len(pending), ", ".join("%s (%s)" % (i["instance"], i["request_id"]) for i in pending)))
-            runner = _DeploymentRunner(self.client, {"deployments": deployments, "instances": instances},
-                                       None, dep_key, self.options, self.say)
+            self.say("[%s] following %d %s(s) an earlier run of this roll started: %s" % (
+                dep_key, len(pending), self.words["verb"],
+                ", ".join("%s (%s)" % (i["instance"], i["request_id"]) for i in pending)))
+            runner = _DeploymentRunner(self.client, {"deployments": deployments, "instances": instances,
+                                                     "kind": self.kind}, None, dep_key, self.options, self.say)
             recovering = [inst for inst in pending if runner.follow(inst)]
             if recovering:
                 runner.wait_ready(recovering)
             for inst in pending:
                 if inst["outcome"] == "failed":
                     if (inst.get("error") or {}).get("code") == "OperationFailed":
-                        # The service says the reimage failed: the instance was not reimaged; send it again.
+                        # The service says the operation failed: the instance was left as it was; send it again.
                         inst.update(outcome="pending", error=None, resumed=False)
                         continue
                     self.problems.append("%s/%s: %s" % (dep_key, inst["instance"], inst["error"]["message"]))
@@ -438,9 +483,10 @@ def plan(client, targets, options, state_file, say, check_mode=False):
 
 def describe_plan(state, check_mode=False):
     """The plan as lines: per round, each deployment's batch; what is skipped as already done."""
-    lines = ["rolling reimage%s: %d instance(s) in %d deployment(s), %d round(s)" % (
-        " (check mode: nothing is sent)" if check_mode else "", len(state["instances"]), len(state["deployments"]),
-        state["rounds"])]
+    w = words(state.get("kind") or DEFAULT_KIND)
+    lines = ["rolling %s%s: %d instance(s) in %d deployment(s), %d round(s)" % (
+        w["verb"], " (check mode: nothing is sent)" if check_mode else "", len(state["instances"]),
+        len(state["deployments"]), state["rounds"])]
     for index in range(state["rounds"]):
         lines.append("round %d:" % (index + 1))
         for dep_key, dep in sorted(state["deployments"].items()):
@@ -451,7 +497,7 @@ def describe_plan(state, check_mode=False):
     done = sorted("%s/%s" % (i["deployment"], i["instance"]) for i in state["instances"].values()
                   if i["outcome"] == "done")
     if done:
-        lines.append("already reimaged in this roll, skipped: %s" % ", ".join(done))
+        lines.append("already %s in this roll, skipped: %s" % (w["done"], ", ".join(done)))
     return "\n".join(lines)
 
 
@@ -464,6 +510,8 @@ class _DeploymentRunner:
         self.dep = state["deployments"][dep_key]
         self.options = options
         self.say = say
+        self.kind = state.get("kind") or DEFAULT_KIND
+        self.words = words(self.kind)
 
     def _save(self):
         if self.state_file is not None:
@@ -483,8 +531,8 @@ class _DeploymentRunner:
             operation = self.client.wait_for_operation(inst["request_id"], Deadline(self.options["operation_timeout"]),
                                                        probe_first=True)
         except WaitTimeoutError:
-            self._fail(inst, "reimage %s did not end within %ss; it was not cancelled, and a rerun of this roll "
-                             "follows it instead of sending another" % (inst["request_id"],
+            self._fail(inst, "%s %s did not end within %ss; it was not cancelled, and a rerun of this roll "
+                             "follows it instead of sending another" % (self.words["verb"], inst["request_id"],
                                                                         self.options["operation_timeout"]),
                        "Timeout")
             return False
@@ -499,15 +547,16 @@ class _DeploymentRunner:
         inst["operation_end"] = _now()
         return True
 
-    def _reimage(self, inst):
-        """Send the reimage and wait for its operation; returns True when it Succeeded."""
+    def _send(self, inst):
+        """Send the roll's operation and wait for it; returns True when it Succeeded."""
         svc, name = self.dep["cloud_service"], self.dep["deployment_name"]
         inst.update(start=_now(), outcome="started", request_id=None)
         # Saved before sending: if this run dies before the answer, the next one asks the service what happened.
         self._save()
         try:
             request_id = self.client.role_instance_operation(
-                KIND, svc, inst["instance"], deployment_name=name, deadline=Deadline(self.options["operation_timeout"]))
+                self.kind, svc, inst["instance"], deployment_name=name,
+                deadline=Deadline(self.options["operation_timeout"]))
             inst["request_id"] = names.check_request_id(request_id)
         except ServiceManagementError as err:
             self._fail(inst, err.readable(), err.code or "Error")
@@ -546,20 +595,21 @@ class _DeploymentRunner:
                 self._fail(inst, "could not read the instance's status: %s" % err.readable(), err.code or "Error")
             return
         for inst in remaining.values():
-            self._fail(inst, "not ReadyRole within %ss of its reimage" % self.options["ready_timeout"], "ReadyTimeout")
+            self._fail(inst, "not ReadyRole within %ss of its %s" % (self.options["ready_timeout"], self.words["verb"]),
+                       "ReadyTimeout")
 
     def run_batch(self, index, roll_started):
         batch = self.dep["batches"][index]
         instances = [self.state["instances"][_instance_key(self.dep_key, n)] for n in batch["instances"]]
         started = _now()
-        self.say("[%s] batch %d/%d, upgrade domain %s: reimaging %s (roll elapsed %.1fs)" % (
-            self.dep_key, index + 1, len(self.dep["batches"]), batch["upgrade_domain"],
+        self.say("[%s] batch %d/%d, upgrade domain %s: %s %s (roll elapsed %.1fs)" % (
+            self.dep_key, index + 1, len(self.dep["batches"]), batch["upgrade_domain"], self.words["doing"],
             ", ".join(batch["instances"]), started - roll_started))
         recovering = []
         for inst in instances:
             if self.dep["stopped"]:
                 break
-            if self._reimage(inst):
+            if self._send(inst):
                 recovering.append(inst)
             self._save()
         if recovering:
@@ -567,9 +617,10 @@ class _DeploymentRunner:
         self._save()
         done = sum(1 for i in instances if i["outcome"] == "done")
         failed = sum(1 for i in instances if i["outcome"] == "failed")
-        self.say("[%s] batch %d/%d, upgrade domain %s: %s in %.1fs, %d reimaged, %d failed (roll elapsed %.1fs)%s" % (
+        self.say("[%s] batch %d/%d, upgrade domain %s: %s in %.1fs, %d %s, %d failed (roll elapsed %.1fs)%s" % (
             self.dep_key, index + 1, len(self.dep["batches"]), batch["upgrade_domain"],
-            "stopped" if self.dep["stopped"] else "done", _now() - started, done, failed, _now() - roll_started,
+            "stopped" if self.dep["stopped"] else "done", _now() - started, done, self.words["done"], failed,
+            _now() - roll_started,
             ": " + self.dep["stop_reason"] if self.dep["stopped"] else ""))
 
 
@@ -611,7 +662,8 @@ def stop_all(state, state_file, reason):
     state_file.save(state)
 
 
-def _row_outcome(inst):
+def row_outcome(inst):
+    """How an instance ended, for the table, the summary and the report: done, skipped, untouched or failed."""
     if inst["outcome"] == "done":
         return "skipped" if inst.get("resumed") else "done"
     if inst["outcome"] == "pending":
@@ -630,7 +682,7 @@ def summarize(state, state_file):
 
     for key in sorted(state["instances"], key=order):
         inst = state["instances"][key]
-        outcome = _row_outcome(inst)
+        outcome = row_outcome(inst)
         counts[outcome] += 1
         rows.append({"host": inst["host"], "deployment": inst["deployment"], "instance": inst["instance"],
                      "role": inst["role"], "upgrade_domain": inst["upgrade_domain"], "request_id": inst["request_id"],
@@ -641,13 +693,15 @@ def summarize(state, state_file):
     state["status"] = "failed" if stopped or counts["untouched"] else "complete"
     state["finished"] = _now()
     state_file.save(state)
-    return {"status": state["status"], "counts": counts, "stopped_deployments": stopped, "instances": rows,
-            "state_path": state_file.path, "elapsed": round(state["finished"] - state["started"], 1),
-            "hosts": host_outcomes(state)}
+    return {"status": state["status"], "operation": state.get("kind") or DEFAULT_KIND, "counts": counts,
+            "stopped_deployments": stopped, "instances": rows, "state_path": state_file.path,
+            "elapsed": round(state["finished"] - state["started"], 1), "hosts": host_outcomes(state)}
 
 
 def host_outcomes(state, check_mode=False):
     """What each host of the roll reports: {host: {"outcome", "msg", ...}}."""
+    kind = state.get("kind") or DEFAULT_KIND
+    w, outcomes = words(kind), host_outcome_names(kind)
     result = {}
     for host, key in sorted(state["hosts"].items()):
         inst = state["instances"].get(key) if key else None
@@ -655,33 +709,34 @@ def host_outcomes(state, check_mode=False):
             result[host] = {"outcome": "failed", "msg": "the roll could not use this host's instance (see the plan)"}
             continue
         where = "%s/%s (upgrade domain %s)" % (inst["deployment"], inst["instance"], inst["upgrade_domain"])
-        record = {"instance": where, "request_id": inst["request_id"]}
+        record = {"instance": where, "request_id": inst["request_id"], "operation": kind}
         if inst["host"] != host:
             record.update(outcome="duplicate", msg="%s is the same instance as host %s, which reports it" % (
                 where, inst["host"]))
         elif inst["outcome"] == "done" and inst.get("resumed"):
-            record.update(outcome="already_reimaged", msg="%s was already reimaged by an earlier run of this roll "
-                                                           "(operation %s)" % (where, inst["request_id"]))
+            record.update(outcome=outcomes["already"], msg="%s was already %s by an earlier run of this roll "
+                                                            "(operation %s)" % (where, w["done"], inst["request_id"]))
         elif check_mode:
-            record.update(outcome="would_reimage", round=inst["round"] + 1,
-                          msg="%s would be reimaged in round %d" % (where, inst["round"] + 1))
+            record.update(outcome=outcomes["would"], round=inst["round"] + 1,
+                          msg="%s would be %s in round %d" % (where, w["done"], inst["round"] + 1))
         elif inst["outcome"] == "done" and inst.get("after_round_failure"):
-            record.update(outcome="failed", msg="%s was reimaged (operation %s), but the roll stopped after its "
-                                                "batch: %s" % (where, inst["request_id"], inst["after_round_failure"]))
+            record.update(outcome="failed", msg="%s was %s (operation %s), but the roll stopped after its batch: %s" % (
+                where, w["done"], inst["request_id"], inst["after_round_failure"]))
         elif inst["outcome"] == "done":
-            record.update(outcome="reimaged", msg="%s reimaged (operation %s)" % (where, inst["request_id"]))
+            record.update(outcome=outcomes["done"], msg="%s %s (operation %s)" % (where, w["done"], inst["request_id"]))
         elif inst["outcome"] == "pending":
             dep = state["deployments"][inst["deployment"]]
-            record.update(outcome="not_reimaged", msg="%s was not reimaged: its deployment's roll stopped before "
-                                                      "reaching it (%s)" % (where, (dep["stop_reason"] or "stopped")
-                                                                            .rstrip(".")))
+            record.update(outcome=outcomes["not"], msg="%s was not %s: its deployment's roll stopped before "
+                                                       "reaching it (%s)" % (
+                                                           where, w["done"],
+                                                           (dep["stop_reason"] or "stopped").rstrip(".")))
         else:
             error = inst.get("error") or {}
-            record.update(outcome="failed", code=error.get("code"),
-                          msg="%s: %s" % (where, (error.get("message") or "the reimage did not finish").rstrip(".")))
-        if record["outcome"] in ("failed", "not_reimaged"):
-            record["msg"] += ("; running the roll again, on any machine, finishes it without reimaging an instance "
-                              "twice")
+            record.update(outcome="failed", code=error.get("code"), msg="%s: %s" % (
+                where, (error.get("message") or "the %s did not finish" % w["verb"]).rstrip(".")))
+        if record["outcome"] in FAILED_OUTCOMES:
+            record["msg"] += ("; running the roll again, on any machine, finishes it without %s an instance "
+                              "twice" % w["doing"])
         result[host] = record
     return result
 
@@ -695,6 +750,10 @@ def format_table(summary):
     out = ["  ".join(h.ljust(w) for h, w in zip(header, widths))]
     out += ["  ".join(c.ljust(w) for c, w in zip(line, widths)) for line in lines]
     c = summary["counts"]
-    out.append("rolling reimage %s in %.1fs: %d reimaged, %d failed, %d untouched, %d skipped (done earlier)" % (
-        summary["status"], summary["elapsed"], c["done"], c["failed"], c["untouched"], c["skipped"]))
+    w = words(summary.get("operation") or DEFAULT_KIND)
+    out.append("rolling %s %s in %.1fs: %d %s, %d failed, %d untouched, %d skipped (done earlier)" % (
+        w["verb"], summary["status"], summary["elapsed"], c["done"], w["done"], c["failed"], c["untouched"],
+        c["skipped"]))
+    if summary.get("report_path"):
+        out.append("report: %s" % summary["report_path"])
     return "\n".join(out)

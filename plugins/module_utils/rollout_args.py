@@ -1,7 +1,8 @@
 # -*- coding: utf-8 -*-
 # Copyright: contributors to azure_classic.cloud_services
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Argument spec of the reimage_rollout action, shared by the action plugin and its documentation stub."""
+"""Argument spec of the reimage_rollout action (rolling reimage, reboot or rebuild), shared by the action
+plugin and its documentation stub."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ ROLLOUT_ARGUMENT_SPEC = dict(
     outcome=dict(type="dict"),
     reason=dict(type="str"),
     state_path=dict(type="path"),
+    operation=dict(type="str", default="reimage", choices=["reimage", "reboot", "rebuild"]),
+    report_path=dict(type="path"),
     fresh=dict(type="bool", default=False),
     batch_size=dict(type="int", default=0),
     max_failures=dict(type="int", default=0),

@@ -7,15 +7,18 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: reimage_rollout
-short_description: The steps of a rolling reimage, run on the controller by the rolling_reimage role
+short_description: The steps of a rolling reimage, rolling reboot or rolling rebuild, run on the controller by the rolling_reimage role
 version_added: 0.1.0
 description:
   - The engine of the P(azure_classic.cloud_services.rolling_reimage#role) role. Use the role; this action is
     documented so that its options and results can be looked up.
+  - A roll sends one kind of operation, O(operation), to every instance (a rolling reimage, the default, a
+    rolling reboot or a rolling rebuild). Everything below holds for each; the plan keeps the operation in the
+    roll's state, and the messages, the summary and the report name it.
   - V(plan) reads every target's deployment live and the service's operation history, and refuses to start
     (listing every problem) when a deployment is locked by another operation (naming its request id),
     transitioning, or (by default) has an instance that is not C(ReadyRole). It splits the instances still to
-    reimage into batches of one upgrade domain per deployment (optionally at most O(batch_size) instances), in
+    roll into batches of one upgrade domain per deployment (optionally at most O(batch_size) instances), in
     ascending order, and writes the plan to a state file on the controller.
   - Exactly once. A roll is identified by the instances it targets. An instance whose reimage the service's
     operation history shows within O(resume_window) seconds is not sent again. A succeeded one counts as done, one
@@ -30,7 +33,8 @@ description:
     instance that does not recover stops its deployment's roll (beyond O(max_failures)). An optional health URL is
     checked after the round.
   - V(abort) stops every deployment's roll (the role calls it when a task of a round fails); V(finish) prints the
-    table of instances and returns the summary and each host's outcome; V(report), run on every host, turns its
+    table of instances, writes the roll's HTML report (O(report_path)) and returns the summary and each host's
+    outcome; V(report), run on every host, turns its
     outcome (O(outcome)) into the host's own result, so the recap, retry files and AWX's host summary name the
     right instances.
   - Needs the linear strategy; any other fails before anything is sent.
@@ -63,9 +67,25 @@ options:
   reason:
     description: Why the roll is stopped, with O(step=abort).
     type: str
+  operation:
+    description:
+      - What the roll does to each instance, with O(step=plan); the later steps follow the plan.
+      - V(reimage) (Reimage Role Instance), V(reboot) (Reboot Role Instance, disks kept) or V(rebuild) (Rebuild
+        Role Instance, local drives wiped).
+    type: str
+    choices: [reimage, reboot, rebuild]
+    default: reimage
+  report_path:
+    description:
+      - With O(step=finish), where the roll's HTML report is written (mode 0600, the folder created 0700). It is
+        self-contained (inline CSS and SVG, no script, nothing fetched) and drawn from the roll's state alone.
+      - By default beside the state file, with its name and C(.html).
+      - A report that cannot be written is a warning; the summary is returned all the same.
+    type: path
   state_path:
     description:
-      - The roll's state file on the controller. By default one per set of targets under C(~/.ansible/rolling_reimage/).
+      - The roll's state file on the controller. By default one per set of targets and operation under
+        C(~/.ansible/rolling_reimage/).
       - Required after the plan step (the role passes the path the plan returned).
     type: path
   fresh:
@@ -86,11 +106,11 @@ options:
     type: bool
     default: false
   operation_timeout:
-    description: Seconds to wait for one reimage operation (including waiting out another operation's lock).
+    description: Seconds to wait for one operation of the roll (including waiting out another operation's lock).
     type: int
     default: 1800
   ready_timeout:
-    description: Seconds to wait for a batch's instances to report C(ReadyRole) after their reimages.
+    description: Seconds to wait for a batch's instances to report C(ReadyRole) after their operations.
     type: int
     default: 1800
   max_parallel:
@@ -103,7 +123,8 @@ options:
     default: 0.25
   resume_window:
     description: How far back, in seconds, the service's operation history is read to find what an earlier run of
-      this roll did. A reimage of a target instance in this window is never sent again unless O(fresh) is set.
+      this roll did. An operation of the roll's kind on a target instance in this window is never sent again
+      unless O(fresh) is set.
     type: int
     default: 86400
   health_url:
@@ -138,13 +159,16 @@ attributes:
     details: In check mode the plan step and each host's report show the plan as a diff.
 seealso:
   - module: azure_classic.cloud_services.role_instance_reimage
+  - module: azure_classic.cloud_services.role_instance_reboot
+  - module: azure_classic.cloud_services.role_instance_rebuild
 """
 
 EXAMPLES = r"""
 # The rolling_reimage role drives these steps; see its documentation. Directly:
-- name: Plan
+- name: Plan a rolling reboot
   azure_classic.cloud_services.reimage_rollout:
     step: plan
+    operation: reboot
   run_once: true
   register: plan
 
@@ -156,10 +180,11 @@ EXAMPLES = r"""
   loop: "{{ range(plan.rounds) | list }}"
   run_once: true
 
-- name: Summary
+- name: Summary and HTML report
   azure_classic.cloud_services.reimage_rollout:
     step: finish
     state_path: "{{ plan.state_path }}"
+    report_path: /var/tmp/rolling-reboot.html
   run_once: true
   register: finish
 
@@ -170,6 +195,11 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+operation:
+  description: The roll's operation, V(reimage), V(reboot) or V(rebuild).
+  returned: with O(step=plan) and O(step=report)
+  type: str
+  sample: reboot
 rounds:
   description: Number of rounds (the most batches of any deployment).
   returned: with O(step=plan)
@@ -191,7 +221,9 @@ hosts:
     - Per host, what the roll did (or, in check mode, would do) with its instance, for O(step=report).
     - C(outcome) is V(reimaged), V(already_reimaged) (by an earlier run of the roll), V(failed), V(not_reimaged)
       (the roll stopped before its batch), V(duplicate) (another host names the same instance) or
-      V(would_reimage) (check mode); C(msg) says it in words, with C(instance) and C(request_id).
+      V(would_reimage) (check mode); C(msg) says it in words, with C(instance), C(request_id) and C(operation).
+    - A rolling reboot says V(rebooted), V(already_rebooted), V(not_rebooted) and V(would_reboot) instead; a
+      rolling rebuild V(rebuilt), V(already_rebuilt), V(not_rebuilt) and V(would_rebuild).
   returned: with O(step=plan) and O(step=finish)
   type: dict
 outcome:
@@ -214,8 +246,11 @@ summary:
     status:
       description: V(complete) or V(failed).
       type: str
+    operation:
+      description: The roll's operation, V(reimage), V(reboot) or V(rebuild).
+      type: str
     counts:
-      description: Instances C(done), C(failed), C(untouched) and C(skipped) (reimaged by an earlier run of the roll).
+      description: Instances C(done), C(failed), C(untouched) and C(skipped) (done by an earlier run of the roll).
       type: dict
     stopped_deployments:
       description: Deployments whose roll stopped, with the reason.
@@ -227,6 +262,9 @@ summary:
       elements: dict
     state_path:
       description: The state file.
+      type: str
+    report_path:
+      description: The HTML report written, or null when it could not be written (a warning says why).
       type: str
     elapsed:
       description: Seconds from the plan to the summary.

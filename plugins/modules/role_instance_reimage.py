@@ -15,34 +15,13 @@ description:
   - The instance is out of service while it is reimaged; data on its local disk (local storage resources
     included) may be lost.
   - The deployment is addressed by slot (O(deployment_slot)) or by name (O(deployment_name)).
+  - To restart the instance without touching its disks, use M(azure_classic.cloud_services.role_instance_reboot);
+    to reinstall it and also wipe its local storage, M(azure_classic.cloud_services.role_instance_rebuild).
   - To reimage many instances without cutting availability, use the P(azure_classic.cloud_services.rolling_reimage#role) role.
 author:
   - Azure Classic Maintainers (@azure-classic)
-options:
-  role_instance:
-    description: Name of the role instance, for example C(WebRole1_IN_0).
-    type: str
-    required: true
-    aliases: [instance_name]
-  wait:
-    description:
-      - Wait until the operation has ended (Succeeded or Failed).
-      - With V(false) the module returns as soon as the service accepted the request; follow it with
-        M(azure_classic.cloud_services.operation_status).
-    type: bool
-    default: true
-  wait_for_ready:
-    description:
-      - After the operation succeeded, also wait until the instance reports C(ReadyRole) again.
-      - Fails at once when the instance reaches a state it does not leave by itself (for example C(FailedStartingRole)).
-      - Only with O(wait=true).
-    type: bool
-    default: false
-  ready_timeout:
-    description: How long to wait, in seconds, for C(ReadyRole) when O(wait_for_ready=true).
-    type: int
-    default: 1200
 extends_documentation_fragment:
+  - azure_classic.cloud_services.role_instance_operation
   - azure_classic.cloud_services.deployment_address
   - azure_classic.cloud_services.connection
   - azure_classic.cloud_services.connection.wait
@@ -56,6 +35,8 @@ attributes:
   diff_mode:
     support: none
 seealso:
+  - module: azure_classic.cloud_services.role_instance_reboot
+  - module: azure_classic.cloud_services.role_instance_rebuild
   - module: azure_classic.cloud_services.operation_status
   - module: azure_classic.cloud_services.deployment_info
 """

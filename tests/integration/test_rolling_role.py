@@ -466,3 +466,120 @@ def test_ansible_runner_events_name_the_failed_instance(emulator, tmp_path):
     assert len(changed) == 5 and not failed & changed
     stats = [e for e in events if e["event"] == "playbook_on_stats"][0]["event_data"]
     assert set(stats["ignored"]) == failed and not stats["failures"], "a tolerated failure is shown, ignored"
+
+
+# -- rolling reboot and rolling rebuild, and the roll's HTML report (issue 16) --------------------------------
+
+def role_operation_posts(emulator):
+    return [e for e in emulator.requests_made("POST") if "comp=" in (e["query"] or "")]
+
+
+def per_instance(events):
+    counts = collections.Counter()
+    for event in events:
+        parts = event["path"].split("/")
+        counts[(parts[-3], parts[-1])] += 1
+    return counts
+
+
+def report_of(path, instances):
+    """The report at ``path``: owner-only, valid self-contained HTML with a row for every (deployment, instance)
+    of ``instances``; returns its visible text."""
+    from tests.html_check import check_report, table_rows
+    assert path.exists(), "no report at %s" % path
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
+    text = path.read_text(encoding="utf-8")
+    _tags, visible = check_report(text)
+    named = {(row[1].split("/")[-1], row[2]) for row in table_rows(text) if len(row) > 2}
+    missing = sorted(set(instances) - named)
+    assert not missing, "the report does not name %s" % missing
+    return visible
+
+
+def test_rolling_reboot_sends_only_reboots_one_per_instance_one_upgrade_domain_at_a_time(emulator, tmp_path):
+    inv = inventory(tmp_path, ("production", "staging"))
+    proc = run_playbook(emulator, play(tmp_path, rolling_reimage_operation="reboot"), tmp_path, inventory=inv,
+                        extra=("--check", "--diff"))
+    assert proc.returncode == 0, proc.output
+    assert emulator.requests_made("POST") == [] and "rolling reboot (check mode: nothing is sent)" in proc.output
+    assert "rebooted in round 3" in proc.output and not (tmp_path / "roll.html").exists()
+
+    proc = run_playbook(emulator, play(tmp_path, rolling_reimage_operation="reboot"), tmp_path, inventory=inv,
+                        env={"ANSIBLE_SHOW_CUSTOM_STATS": "1"})
+    assert proc.returncode == 0, proc.output
+    posts = role_operation_posts(emulator)
+    assert {p["query"] for p in posts} == {"comp=reboot"}, "only reboots are sent"
+    counts = per_instance(emulator.accepted("reboot"))
+    assert len(counts) == 12 and set(counts.values()) == {1}, "one reboot per instance"
+    for deployment in DEPLOYMENTS.values():
+        assert ready_order(emulator, deployment) == [0, 0, 1, 1, 2, 2]
+    for key, figures in emulator.availability().items():
+        assert figures["max_unavailable_upgrade_domains"] == 1, (key, figures)
+    assert "batch 1/3, upgrade domain 0: rebooting WebRole1_IN_0, WorkerRole1_IN_0" in proc.output
+    assert "rolling reboot complete" in proc.output and "12 rebooted, 0 failed" in proc.output
+    assert "reimag" not in proc.output.split("TASK [azure_classic.cloud_services.rolling_reimage : Plan", 1)[1].replace(
+        "rolling_reimage", "").replace("reimage_rollout", ""), "a rolling reboot speaks of reboots"
+    stats = recap(proc.output)
+    assert sorted(stats) == hosts_of(inv) and all(s["changed"] == 1 and not s["failed"] for s in stats.values())
+
+    report = tmp_path / "roll.html"  # beside the state file by default
+    assert "report: %s" % report in proc.output
+    assert '"report_path": "%s"' % report in proc.output.replace("'", '"'), "published with set_stats"
+    visible = report_of(report, [(d, "%s_IN_%d" % (r, k)) for d in DEPLOYMENTS.values()
+                                 for r in ("WebRole1", "WorkerRole1") for k in range(3)])
+    assert "Rolling reboot complete" in visible and "12 rebooted, 0 failed" in visible
+    assert "most upgrade domains down at once1 (per deployment" in visible
+    for lane in ("upgrade domain 0", "upgrade domain 1", "upgrade domain 2"):
+        assert lane in visible
+
+    # A reimage roll of the same instances is a roll of its own: the reboots do not count as reimages.
+    two = inventory(tmp_path, instances=("WebRole1_IN_0", "WorkerRole1_IN_0"))
+    proc = run_playbook(emulator, play(tmp_path), tmp_path, inventory=two)
+    assert proc.returncode == 0, proc.output
+    assert len(emulator.accepted("reimage")) == 2 and "rolling reimage complete" in proc.output
+
+
+def test_collection_playbook_rolling_rebuild_from_extra_var_and_report_of_a_failed_roll(emulator, tmp_path):
+    emulator.fault(method="POST", path="contoso-web-prod/roleinstances/WebRole1_IN_1", action={
+        "fail_operation": {"code": "InternalError", "message": "The local drives <sdb> could not be initialized."}})
+    inv = inventory(tmp_path)
+    report = tmp_path / "reports" / "rebuild.html"
+    proc = subprocess.run([bin_path("ansible-playbook"), "-i", str(inv), "azure_classic.cloud_services.rolling_reimage",
+                           "-e", "operation=rebuild", "-e", "rolling_reimage_state_path=%s" % (tmp_path / "roll.json"),
+                           "-e", "rolling_reimage_report_path=%s" % report], env=emulator.env(), capture_output=True,
+                          text=True, timeout=300, stdin=subprocess.DEVNULL, check=False)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode != 0, output
+    posts = role_operation_posts(emulator)
+    assert posts and {p["query"] for p in posts} == {"comp=rebuild&resources=allLocalDrives"}, "only rebuilds"
+    assert set(per_instance(emulator.accepted("rebuild")).values()) == {1}
+    assert emulator.availability()["contoso-web/contoso-web-prod"]["max_unavailable_upgrade_domains"] == 1
+    assert "rolling rebuild failed" in output and "report: %s" % report in output
+    visible = report_of(report, [("contoso-web-prod", "%s_IN_%d" % (r, k)) for r in ("WebRole1", "WorkerRole1")
+                                 for k in range(3)])
+    assert "Rolling rebuild failed" in visible
+    assert "The local drives <sdb> could not be initialized." in visible, "the failure with its error, as text"
+    assert "\u2715" in visible, "the failed bar is marked"
+    assert "roll stopped" in visible
+    state = json.loads((tmp_path / "roll.json").read_text())
+    assert state["kind"] == "rebuild"
+
+
+def test_operation_from_the_inventory_with_the_collection_playbook(emulator, tmp_path):
+    inv = tmp_path / "inventory.yml"
+    inv.write_text(yaml.safe_dump({"all": {"vars": {"ansible_connection": "local", "rolling_reimage_operation": "reboot",
+                                                    "rolling_reimage_state_path": str(tmp_path / "roll.json")},
+                                           "hosts": {"contoso-web.production.WebRole1_IN_%d" % k: {
+                                               "cloud_service": "contoso-web", "deployment_slot": "production",
+                                               "role_instance": "WebRole1_IN_%d" % k} for k in range(2)}}}))
+    proc = subprocess.run([bin_path("ansible-playbook"), "-i", str(inv), "azure_classic.cloud_services.rolling_reimage"],
+                          env=emulator.env(), capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL,
+                          check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert {p["query"] for p in role_operation_posts(emulator)} == {"comp=reboot"}
+    assert len(emulator.accepted("reboot")) == 2
+    bad = subprocess.run([bin_path("ansible-playbook"), "-i", str(inv), "azure_classic.cloud_services.rolling_reimage",
+                          "-e", "operation=restart"], env=emulator.env(), capture_output=True, text=True, timeout=300,
+                         stdin=subprocess.DEVNULL, check=False)
+    assert bad.returncode != 0 and "restart" in bad.stdout + bad.stderr
+    assert len(role_operation_posts(emulator)) == 2, "a bad operation sends nothing"

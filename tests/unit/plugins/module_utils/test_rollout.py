@@ -156,3 +156,48 @@ def test_summary_counts_and_table(tmp_path):
 def test_bad_hostvars(hostvars, message):
     with pytest.raises(InputError, match=message):
         rollout.target_from_hostvars("h", hostvars)
+
+
+def test_the_operation_is_part_of_the_roll_and_a_reimage_roll_keeps_its_id():
+    both = targets(["Web_IN_0", "Web_IN_1"])
+    ids = {kind: rollout.roll_id(both, kind) for kind in ("reimage", "reboot", "rebuild")}
+    assert len(set(ids.values())) == 3
+    assert ids["reimage"] == rollout.roll_id(both), "the default keeps the id of rolls planned before issue 16"
+    assert rollout.default_report_path("/x/roll-abc.json") == "/x/roll-abc.html"
+    assert rollout.default_report_path("/x/roll.html") == "/x/roll.html.html", "never the state file itself"
+    with pytest.raises(InputError, match="operation must be one of"):
+        rollout.roll_id(both, "restart")
+
+
+def test_a_rolling_reboot_resumes_from_reboots_only_and_speaks_of_reboots(tmp_path):
+    state_file = rollout.StateFile(str(tmp_path / "s.json"))
+    client = FakeClient(history=[operation("a" * 32, "Web_IN_0", "Succeeded"),
+                                 operation("c" * 32, "Worker_IN_0", "Succeeded", name="RebootRoleInstance")])
+    messages = []
+    options = dict(OPTIONS, operation="reboot")
+    state = rollout.plan(client, targets(ALL), options, state_file, messages.append, check_mode=True)
+    assert state["kind"] == "reboot"
+    assert state["instances"]["svc/svc-production/worker_in_0"]["outcome"] == "done", "its reboot counts"
+    assert state["instances"]["svc/svc-production/web_in_0"]["outcome"] == "pending", "a reimage is no reboot"
+    assert "1 instance(s) already rebooted by an earlier run of this roll" in messages[0]
+    assert messages[-1].startswith("rolling reboot (check mode: nothing is sent)")
+    outcomes = rollout.host_outcomes(state, check_mode=True)
+    assert outcomes["h-Worker_IN_0"]["outcome"] == "already_rebooted"
+    assert outcomes["h-Web_IN_0"]["outcome"] == "would_reboot" and "would be rebooted" in outcomes["h-Web_IN_0"]["msg"]
+    assert {"would_reboot", "rebuilt", "reimaged"} <= rollout.CHANGED_OUTCOMES
+    assert {"not_rebooted", "failed"} <= rollout.FAILED_OUTCOMES and "already_rebooted" not in rollout.FAILED_OUTCOMES
+
+
+def test_a_state_file_of_another_operation_is_not_resumed(tmp_path):
+    state_file = rollout.StateFile(str(tmp_path / "s.json"))
+    state = rollout.plan(FakeClient(), targets(["Web_IN_0"]), OPTIONS, state_file, print)
+    state["instances"]["svc/svc-production/web_in_0"].update(outcome="done", request_id="a" * 32, start=1.0, end=2.0)
+    state_file.save(state)
+    # Same roll id on purpose: only the recorded operation tells them apart.
+    again = rollout.plan(FakeClient(), targets(["Web_IN_0"]), dict(OPTIONS, operation="rebuild"), state_file, print)
+    assert again["instances"]["svc/svc-production/web_in_0"]["outcome"] == "pending"
+    summary = rollout.summarize(again, state_file)
+    assert summary["operation"] == "rebuild" and summary["hosts"]["h-Web_IN_0"]["outcome"] == "not_rebuilt"
+    summary["report_path"] = "/tmp/roll.html"
+    table = rollout.format_table(summary)
+    assert "rolling rebuild failed" in table and "0 rebuilt" in table and table.endswith("report: /tmp/roll.html")
