@@ -6,7 +6,8 @@ Alternates, run by run, an ad hoc `ansible localhost -m azure_classic.cloud_serv
 '... wait=false'` and an ad hoc `ansible localhost -m ansible.builtin.uri` making the same POST with the same
 client certificate, against the emulator (operations of 0.2 s, so each run finds the deployment unlocked), and
 `ansible.builtin.ping` for what Ansible itself costs. Prints the medians of wall time and of CPU time (the whole
-process tree) and the ratio ours/uri, end to end and net of the ping.
+process tree) and the ratio ours/uri, end to end and net of the ping; then what each module's HTTP stack costs
+to import (CPU in a fresh interpreter that has already loaded ansible.module_utils.basic).
 """
 import argparse
 import json
@@ -19,6 +20,16 @@ import sys
 import time
 
 from harness import start_emulator, bin_path
+from tests.helpers import ensure_collection_path  # harness put the checkout on the import path
+
+# What each module imports on top of ansible.module_utils.basic to make its request.
+IMPORTS = (
+    ("ours: the client (requests, urllib3)",
+     "from ansible_collections.azure_classic.cloud_services.plugins.module_utils import actions, client"),
+    ("uri: ansible.module_utils.urls", "import ansible.module_utils.urls"),
+)
+IMPORT_PROBE = ("import time\nimport ansible.module_utils.basic\nstarted = time.process_time()\n%s\n"
+                "print(time.process_time() - started)")
 
 
 def timed(cmd, env):
@@ -31,6 +42,18 @@ def timed(cmd, env):
     if proc.returncode:
         sys.exit("failed: %s\n%s" % (" ".join(cmd), proc.stdout[-2000:] + proc.stderr[-2000:]))
     return elapsed, (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+
+
+def import_costs(runs):
+    """Median CPU seconds of each entry of IMPORTS, alternated run by run in fresh interpreters."""
+    env = dict(os.environ, PYTHONPATH=str(ensure_collection_path()))
+    costs = {label: [] for label, _statement in IMPORTS}
+    for _run in range(runs):
+        for label, statement in IMPORTS:
+            proc = subprocess.run([sys.executable, "-c", IMPORT_PROBE % statement], env=env, capture_output=True,
+                                  text=True, check=True)
+            costs[label].append(float(proc.stdout))
+    return {label: statistics.median(values) for label, values in costs.items()}
 
 
 def main():
@@ -79,6 +102,12 @@ def main():
     net_ours, net_uri = med_cpu["ours"] - med_cpu["ping"], med_cpu["uri"] - med_cpu["ping"]
     print("\nNet of Ansible's own cost (CPU beyond `ping`): ours %.0f ms, uri %.0f ms%s." % (
         net_ours * 1000, net_uri * 1000, (", ratio %.2f" % (net_ours / net_uri)) if net_uri > 0 else ""))
+    print("\nImport cost of the HTTP stack, CPU after `ansible.module_utils.basic`, median of %d fresh "
+          "interpreters:\n" % args.runs)
+    print("| imports | CPU (ms) |")
+    print("|---|---|")
+    for label, seconds in import_costs(args.runs).items():
+        print("| %s | %.0f |" % (label, seconds * 1000))
 
 
 if __name__ == "__main__":

@@ -46,7 +46,9 @@ options:
   ca_path:
     description:
       - CA bundle used to verify the server certificate, instead of the system store.
-      - Falls back to the E(AZURE_CA_PATH) environment variable. E(REQUESTS_CA_BUNDLE) is not consulted.
+      - Without it the system store is used, which E(SSL_CERT_FILE) and E(SSL_CERT_DIR) can point elsewhere.
+        E(REQUESTS_CA_BUNDLE) and E(CURL_CA_BUNDLE) are not consulted.
+      - Falls back to the E(AZURE_CA_PATH) environment variable.
     type: path
   validate_certs:
     description:
@@ -60,16 +62,26 @@ options:
     default: '2014-10-01'
   timeout:
     description:
-      - Timeout of one HTTP request, in seconds (1 to 3600).
+      - How long to wait for the answer to one HTTP request, in seconds (1 to 3600).
+      - Connecting (TCP, a proxy's tunnel and the TLS handshake) may take at most 15 seconds of it.
     type: int
     default: 60
   retries:
     description:
       - How many times a request that failed with 500, 503 or a connection error is retried, with
-        jittered exponential backoff (0 to 20).
+        jittered exponential backoff (0 to 20). A refused TLS handshake or a proxy refusing the connection is
+        not retried.
       - A request whose answer was lost after it was sent is never re-sent blindly; see the notes.
     type: int
     default: 5
+  use_proxy:
+    description:
+      - Connect through the proxy named by the E(HTTPS_PROXY) (or E(https_proxy)) environment variable, unless
+        E(NO_PROXY) (or E(no_proxy)) covers the endpoint's host, as M(ansible.builtin.uri) does.
+      - If V(false), connect directly whatever the environment says.
+      - Falls back to the E(AZURE_USE_PROXY) environment variable.
+    type: bool
+    default: true
 notes:
   - Environment variables are read on the host that runs the module; run these modules on the controller
     (with C(connection=local) or C(delegate_to=localhost)).
@@ -77,9 +89,14 @@ notes:
     waits for that operation to end, within the wait budget of the module, and is then sent again.
   - When the answer to a mutating request is lost, the operation is looked up with List Subscription Operations
     and adopted if the service started it; it is sent again only when the service shows no such operation.
-  - HTTPS is done with the Python standard library, reusing kept-alive connections across requests. Requests
-    go straight to O(management_url); proxy environment variables and C(REQUESTS_CA_BUNDLE) are not used.
+  - HTTPS is done with C(requests), reusing kept-alive connections across requests. Through a proxy the
+    connection is a C(CONNECT) tunnel, so TLS and the management certificate still go end to end with the
+    service; O(ca_path) and O(validate_certs) apply to the service's certificate. A C(.netrc) file is not read
+    and the proxy's credentials are never shown in messages.
+  - A C(307) or C(308) redirect is followed only to the endpoint's own host or within its cloud's domain (for
+    example C(*.core.windows.net)); the management certificate is never presented to any other host.
 requirements:
+  - requests
   - cryptography (only for PKCS#12 and publishsettings files)
 """
 
@@ -120,7 +137,10 @@ options:
     env:
       - name: AZURE_CLOUD_ENVIRONMENT
   ca_path:
-    description: CA bundle used to verify the server certificate, instead of the system store.
+    description:
+      - CA bundle used to verify the server certificate, instead of the system store.
+      - Without it the system store is used, which E(SSL_CERT_FILE) and E(SSL_CERT_DIR) can point elsewhere.
+        E(REQUESTS_CA_BUNDLE) and E(CURL_CA_BUNDLE) are not consulted.
     type: path
     env:
       - name: AZURE_CA_PATH
@@ -133,7 +153,9 @@ options:
     type: str
     default: '2014-10-01'
   timeout:
-    description: Timeout of one HTTP request, in seconds (1 to 3600).
+    description:
+      - How long to wait for the answer to one HTTP request, in seconds (1 to 3600).
+      - Connecting (TCP, a proxy's tunnel and the TLS handshake) may take at most 15 seconds of it.
     type: int
     default: 60
   retries:
@@ -141,7 +163,22 @@ options:
       exponential backoff (0 to 20).
     type: int
     default: 5
+  use_proxy:
+    description:
+      - Connect through the proxy named by the E(HTTPS_PROXY) (or E(https_proxy)) environment variable, unless
+        E(NO_PROXY) (or E(no_proxy)) covers the endpoint's host, as M(ansible.builtin.uri) does.
+      - If V(false), connect directly whatever the environment says.
+    type: bool
+    default: true
+    env:
+      - name: AZURE_USE_PROXY
+notes:
+  - A proxy is used through a C(CONNECT) tunnel, so TLS and the management certificate still go end to end with
+    the service. A C(.netrc) file is not read and the proxy's credentials are never shown in messages.
+  - A C(307) or C(308) redirect is followed only to the endpoint's own host or within its cloud's domain (for
+    example C(*.core.windows.net)); the management certificate is never presented to any other host.
 requirements:
+  - requests
   - cryptography (only for PKCS#12 and publishsettings files)
 """
 

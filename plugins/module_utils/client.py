@@ -5,38 +5,92 @@
 
 from __future__ import annotations
 
-import http.client
 import random
 import re
-import select
 import ssl
 import threading
 import time
-from urllib.parse import quote, urlencode, urlsplit
+import warnings
+from urllib.parse import quote, urlencode, urljoin, urlsplit
 
-from ansible_collections.azure_classic.cloud_services.plugins.module_utils import asm_xml
+try:
+    import requests
+    from requests.adapters import BaseAdapter, HTTPAdapter
+    from requests.utils import get_environ_proxies, select_proxy
+    from urllib3 import __version__ as URLLIB3_VERSION
+    from urllib3.connection import HTTPSConnection
+    from urllib3.connectionpool import HTTPSConnectionPool
+    from urllib3.exceptions import HTTPError as Urllib3Error, InsecureRequestWarning
+    from urllib3.util.ssl_match_hostname import CertificateError as NameMismatch
+    REQUESTS_IMPORT_ERROR = None
+except ImportError as import_error:  # reported when a client is built, as a clear error
+    REQUESTS_IMPORT_ERROR = import_error
+    BaseAdapter = HTTPAdapter = HTTPSConnection = HTTPSConnectionPool = object
+
 from ansible_collections.azure_classic.cloud_services.plugins.module_utils.errors import (
-    AmbiguousRequestError, ServiceManagementError, TransportError, WaitTimeoutError)
+    AmbiguousRequestError, InputError, ServiceManagementError, TransportError, WaitTimeoutError)
 from ansible_collections.azure_classic.cloud_services.plugins.module_utils.waiter import Deadline, wait_until
 
 CONFLICT_HOLDER_RE = re.compile(r"x-ms-requestid\s+([0-9a-fA-F]{32})")
-RETRYABLE_STATUS = (500, 503)
 REDIRECT_STATUS = (307, 308)
 MAX_REDIRECTS = 5
-BACKOFF_BASE = 1.0
-BACKOFF_CAP = 20.0
 LOST_ANSWER_GRACE = 5.0
+# Connecting (TCP, proxy tunnel, TLS handshake) gets at most this long; `timeout` bounds the wait for an answer.
+CONNECT_TIMEOUT = 15
+# Connections kept per host: the rolling engine's threads (max_parallel, 10 by default) and the inventory's
+# readers (max_connections, 8) each hold one while a request is in flight.
+POOL_SIZE = 16
 ROLE_OPERATIONS = {"reimage": "ReimageRoleInstance", "reboot": "RebootRoleInstance",
                    "rebuild": "RebuildRoleInstance"}
 # States a reimaged instance does not leave by itself; waiting for ReadyRole stops at them. StoppedVM is not
 # one: an instance passes through it while it is reimaged.
 NOT_RECOVERING = ("FailedStartingRole", "FailedStartingVM", "CyclingRole", "UnresponsiveRole", "StoppedDeallocated")
+_TUNNEL_STATUS_RE = re.compile(r"Tunnel connection failed: (\d{3})")
+_URL_CREDENTIALS_RE = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/@\s]+@")
 
 
-def backoff_delay(attempt, base=BACKOFF_BASE, cap=BACKOFF_CAP, rand=random.random):
+def backoff_delay(attempt, base=1.0, cap=20.0, rand=random.random):
     """Exponential backoff with jitter: half fixed, half random, so retries from many hosts spread out."""
     ceiling = min(cap, base * (2 ** attempt))
     return ceiling / 2 + rand() * ceiling / 2
+
+
+class RetryPolicy:
+    """When request() asks again, in one place.
+
+    - An answer whose status is in ``statuses`` (throttling, internal error) is asked again, whatever the method.
+    - No answer, and the request never left (connect, proxy CONNECT or TLS handshake failed): sent again,
+      whatever the method, unless the TLS handshake or the proxy refused outright: asking again changes nothing.
+    - No answer after the request left (connection reset, read timeout): sent again only for ``resend_methods``.
+      For any other method the service may have acted on it: request() raises AmbiguousRequestError, and
+      role_instance_operation looks the operation up before anything is sent again.
+    - At most ``retries`` times, waiting ``backoff_delay(attempt)`` before each.
+
+    urllib3's own Retry is not used: its sleeps could not be injected, and 409 waits and lost-answer lookups
+    need the service's error bodies, which only this client parses.
+    """
+
+    RETRY, GIVE_UP, AMBIGUOUS = "retry", "give up", "ambiguous"
+    statuses = frozenset((500, 503))
+    resend_methods = frozenset(("GET",))
+
+    def __init__(self, retries, backoff_base=1.0, backoff_cap=20.0):
+        self.retries = retries
+        self.backoff_base = backoff_base
+        self.backoff_cap = backoff_cap
+
+    def after_answer(self, status, attempt):
+        return self.RETRY if status in self.statuses and attempt < self.retries else self.GIVE_UP
+
+    def after_failure(self, failure, method, attempt):
+        if failure.sent and method not in self.resend_methods:
+            return self.AMBIGUOUS
+        if failure.refused or attempt >= self.retries:
+            return self.GIVE_UP
+        return self.RETRY
+
+    def delay(self, attempt, rand=random.random):
+        return backoff_delay(attempt, self.backoff_base, self.backoff_cap, rand)
 
 
 class Headers(dict):
@@ -66,97 +120,115 @@ class Response:
         return self.headers.get("x-ms-request-id")
 
 
+def redact(text):
+    """``text`` without the user and password of any URL in it (proxy URLs carry them)."""
+    return _URL_CREDENTIALS_RE.sub(r"\1***@", text)
+
+
 class ExchangeFailed(Exception):
-    """No HTTP answer came back. ``sent`` tells whether the service may have received the request; ``tls``
-    marks a refused handshake, which retrying does not cure."""
+    """No HTTP answer came back.
 
-    def __init__(self, cause, sent, tls=False):
-        super().__init__(_root_cause(cause))
-        self.sent = sent
-        self.tls = tls
-
-
-class KeepAliveTransport:
-    """HTTPS on the standard library's http.client, with connections reused across requests and threads.
-
-    Importing requests and urllib3 cost a module about 95 ms, enough to make a task slower than the same POST
-    with ansible.builtin.uri (bench/overhead.py). This does what the client needs (client certificate via the
-    SSL context, timeouts, keep-alive, telling a request never sent from an answer lost) with the standard
-    library. Environment proxies and .netrc are deliberately not read.
+    ``sent``: the request may have reached the service. ``refused``: the TLS handshake or the proxy said no,
+    which trying again does not change (``tls`` tells which). ``proxy``: the proxy used, credentials removed.
     """
 
-    def __init__(self, context, timeout, max_idle_per_host=8):
+    def __init__(self, cause, sent, refused=False, tls=False, proxy=None):
+        super().__init__(redact(_root_cause(cause)))
+        self.sent = sent
+        self.refused = refused
+        self.tls = tls
+        self.proxy = redact(proxy) if proxy else None
+
+
+_phase = threading.local()
+
+
+class _PhaseMarkingConnection(HTTPSConnection):
+    """Notes, for the thread sending, that connecting (TCP, proxy tunnel, TLS handshake) is under way.
+
+    A failure while it is under way means the request never left; any other failure may come after the
+    service read it. A connection taken from the pool skips this, so a failure on it counts as sent.
+    """
+
+    def connect(self):
+        _phase.connecting = True
+        super().connect()
+        _phase.connecting = False
+
+
+class _PhaseMarkingPool(HTTPSConnectionPool):
+    ConnectionCls = _PhaseMarkingConnection
+
+
+class ManagementAdapter(HTTPAdapter):
+    """Hands urllib3 the client's SSL context, which holds the management certificate and the trust anchors.
+
+    Nothing else is loaded into that context (``cert_verify`` would add requests' CA bundle), and each
+    failure is reported as ExchangeFailed, telling a request that never left from one whose answer was lost.
+    """
+
+    def __init__(self, context, pool_size=POOL_SIZE):
         self._context = context
-        self._timeout = timeout
-        self._max_idle = max_idle_per_host
-        self._idle = {}
-        self._lock = threading.Lock()
+        super().__init__(pool_connections=4, pool_maxsize=pool_size, max_retries=0)
 
-    def send(self, method, url, headers, body=None):
-        parts = urlsplit(url)
-        if parts.scheme != "https" or not parts.hostname:
-            raise ExchangeFailed(ValueError("not an https URL: %s" % url), sent=False)
-        key = (parts.hostname, parts.port or 443)
-        target = (parts.path or "/") + ("?" + parts.query if parts.query else "")
-        conn = self._take(key)
+    def init_poolmanager(self, connections, maxsize, block=False, **pool_kwargs):
+        super().init_poolmanager(connections, maxsize, block, ssl_context=self._context, **pool_kwargs)
+        self.poolmanager.pool_classes_by_scheme = dict(self.poolmanager.pool_classes_by_scheme,
+                                                       https=_PhaseMarkingPool)
+
+    def proxy_manager_for(self, proxy, **proxy_kwargs):
+        # The context serves the TLS session with the service inside the CONNECT tunnel; the proxy never sees
+        # the certificate.
+        manager = super().proxy_manager_for(proxy, ssl_context=self._context, **proxy_kwargs)
+        if not proxy.lower().startswith("socks"):  # SOCKS pools have classes of their own: failures count as sent
+            manager.pool_classes_by_scheme = dict(manager.pool_classes_by_scheme, https=_PhaseMarkingPool)
+        return manager
+
+    def cert_verify(self, conn, url, verify, cert):
+        conn.cert_reqs = "CERT_REQUIRED" if verify else "CERT_NONE"
+        conn.ca_certs = conn.ca_cert_dir = None
+
+    def send(self, request, stream=False, timeout=None, verify=True, cert=None, proxies=None):  # pylint: disable=too-many-arguments
+        _phase.connecting = False
         try:
-            if conn.sock is None:
-                conn.connect()
-        except (OSError, http.client.HTTPException) as exc:  # ssl.SSLError is an OSError
-            raise _failed(conn, exc, sent=False) from None
-        try:
-            conn.request(method, target, body=body, headers=headers)
-            answer = conn.getresponse()
-            payload = answer.read()
-        except (OSError, http.client.HTTPException) as exc:
-            raise _failed(conn, exc, sent=True) from None
-        if answer.will_close:
-            conn.close()
-        else:
-            self._give_back(key, conn)
-        return Response(answer.status, Headers(answer.getheaders()), payload)
-
-    def _take(self, key):
-        with self._lock:
-            idle = self._idle.get(key, [])
-            while idle:
-                conn = idle.pop()
-                if _still_open(conn):
-                    return conn
-                conn.close()
-        return http.client.HTTPSConnection(key[0], key[1], timeout=self._timeout, context=self._context)
-
-    def _give_back(self, key, conn):
-        with self._lock:
-            idle = self._idle.setdefault(key, [])
-            if len(idle) < self._max_idle:
-                idle.append(conn)
-                return
-        conn.close()
-
-    def close(self):
-        with self._lock:
-            pools, self._idle = self._idle, {}
-        for idle in pools.values():
-            for conn in idle:
-                conn.close()
+            return super().send(request, stream=stream, timeout=timeout, verify=verify, cert=cert, proxies=proxies)
+        except (requests.RequestException, Urllib3Error) as exc:
+            raise _exchange_failure(exc, _phase.connecting, select_proxy(request.url, proxies or {})) from None
 
 
-def _still_open(conn):
-    """An idle keep-alive connection the server has not closed (a closed one reads as ready, with EOF)."""
-    if conn.sock is None:
-        return False
-    try:
-        return not select.select([conn.sock], [], [], 0)[0]
-    except (OSError, ValueError):
-        return False
+def _exchange_failure(exc, connecting, proxy):
+    """Classify a failure of requests/urllib3 (see RetryPolicy for what each kind leads to)."""
+    if isinstance(exc, requests.exceptions.InvalidURL):  # a malformed proxy URL, found before connecting
+        return ExchangeFailed(exc, sent=False, refused=True, proxy=proxy)
+    causes = list(_causes(exc))
+    if connecting and proxy:
+        status = next((int(m.group(1)) for m in (_TUNNEL_STATUS_RE.search(str(c)) for c in causes) if m), None)
+        if status is not None:  # the proxy answered CONNECT with another status than 200
+            return ExchangeFailed(exc, sent=False, refused=400 <= status < 500, proxy=proxy)
+    tls = any(isinstance(c, NameMismatch) or (
+        isinstance(c, ssl.SSLError) and not isinstance(c, (ssl.SSLEOFError, ssl.SSLZeroReturnError))) for c in causes)
+    return ExchangeFailed(exc, sent=not connecting, refused=tls, tls=tls, proxy=proxy)
 
 
-def _failed(conn, exc, sent):
-    """Close the connection and describe the failure; TLS errors other than an abrupt end are not retried."""
-    conn.close()
-    tls = isinstance(exc, ssl.SSLError) and not isinstance(exc, (ssl.SSLEOFError, ssl.SSLZeroReturnError))
-    return ExchangeFailed(exc, sent=sent, tls=tls)
+def _causes(exc):
+    """``exc`` and what it wraps: causes, contexts and the reasons urllib3 keeps in attributes."""
+    seen = set()
+    todo = [exc]
+    while todo:
+        current = todo.pop(0)
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        wrapped = [current.__cause__, current.__context__, getattr(current, "reason", None)]
+        wrapped.extend(getattr(current, "args", ()))
+        todo.extend(item for item in wrapped if isinstance(item, BaseException))
+
+
+def _asm_xml():
+    """The XML parsers, imported when a body is first read: a reimage with wait=false never needs them."""
+    from ansible_collections.azure_classic.cloud_services.plugins.module_utils import asm_xml
+    return asm_xml
 
 
 def deployment_path(service, slot=None, deployment_name=None):
@@ -169,31 +241,59 @@ def deployment_path(service, slot=None, deployment_name=None):
 class ServiceManagementClient:
     def __init__(self, subscription_id, certificate, management_url, api_version="2014-10-01", timeout=60,
                  validate_certs=True, ca_path=None, retries=5, warn=None, sleep=time.sleep,
-                 clock=time.monotonic):
+                 clock=time.monotonic, use_proxy=True, redirect_domains=(), pool_size=POOL_SIZE):
+        if REQUESTS_IMPORT_ERROR is not None:
+            raise ServiceManagementError(
+                "the Python library 'requests' is needed on the machine that runs this (%s); install it, for "
+                "example with pip install -r requirements.txt from the collection" % REQUESTS_IMPORT_ERROR,
+                code="MissingLibrary")
         self.subscription_id = subscription_id
         self.base_url = management_url.rstrip("/")
         self.api_version = api_version
         self.timeout = timeout
         self.retries = retries
+        self.retry_policy = RetryPolicy(retries)
         self.warn = warn or (lambda message: None)
         self.sleep = sleep
         self.clock = clock
+        self.use_proxy = use_proxy
+        # Redirects may lead to the endpoint's own host, or inside these domains (the cloud's, e.g.
+        # core.windows.net): nowhere else is trusted with the management certificate.
+        self.endpoint_host = _host(self.base_url)
+        self.redirect_domains = tuple(d.lower().strip(".") for d in redirect_domains)
         # Polling profile of the waits; the rolling role tightens it to keep its schedule close to the bound.
         self.poll_min_interval = 0.5
         self.poll_growth = 0.1
-        # Trust comes from ca_path alone when it is given (REQUESTS_CA_BUNDLE and the like play no part),
-        # otherwise from the system store.
-        context = ssl.create_default_context(cafile=ca_path if validate_certs else None)
+        # Trust comes from ca_path alone when it is given, otherwise from the system store (which honours
+        # SSL_CERT_FILE and SSL_CERT_DIR). The adapter loads nothing else into the context, and verify= is
+        # passed on every request, so REQUESTS_CA_BUNDLE and requests' own bundle play no part.
+        try:
+            context = ssl.create_default_context(cafile=ca_path if validate_certs else None)
+        except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
+            raise InputError("ca_path %s cannot be used as a CA bundle: %s" % (
+                ca_path, getattr(exc, "strerror", None) or exc)) from None
         if not validate_certs:
             context.check_hostname = False
             context.verify_mode = ssl.CERT_NONE
+            # build_client has warned once; urllib3 would warn again on every connection to the endpoint.
+            warnings.filterwarnings("ignore", "Unverified HTTPS request is being made to host '%s'"
+                                    % re.escape(self.endpoint_host), InsecureRequestWarning)
+        elif URLLIB3_VERSION.startswith("1."):
+            # urllib3 1.x gives the context no server name for an IP address, which a name-checking context
+            # refuses; it then checks the name itself once the handshake is done (2.x leaves it to the context).
+            context.check_hostname = False
         certificate.load_into(context)
-        self.transport = KeepAliveTransport(context, timeout)
-        self.headers = {"x-ms-version": api_version, "Accept": "application/xml",
-                        "User-Agent": "azure_classic.cloud_services"}
+        self.verify = (ca_path or True) if validate_certs else False
+        self.session = requests.Session()
+        # Proxies are chosen per request below; trust_env would also read .netrc and REQUESTS_CA_BUNDLE.
+        self.session.trust_env = False
+        self.session.mount("https://", ManagementAdapter(context, pool_size))
+        self.session.mount("http://", _Refuse())
+        self.session.headers.update({"x-ms-version": api_version, "Accept": "application/xml",
+                                     "User-Agent": "azure_classic.cloud_services"})
 
     def close(self):
-        self.transport.close()
+        self.session.close()
 
     # -- transport ------------------------------------------------------------
     def _url(self, path, query=None):
@@ -202,54 +302,80 @@ class ServiceManagementClient:
             url += "?" + urlencode(query)
         return url
 
-    def request(self, method, path, query=None):
-        """Send one logical request; returns a Response with status < 400 or raises."""
-        url = self._url(path, query)
-        headers = dict(self.headers)
+    def _proxies(self, url):
+        """The proxy for ``url`` as ansible.builtin.uri chooses it: HTTPS_PROXY (or ALL_PROXY) unless NO_PROXY
+        covers the host; none with use_proxy false."""
+        return get_environ_proxies(url) if self.use_proxy else {}
+
+    def _exchange(self, method, url):
+        """One HTTP exchange, never following a redirect; raises ExchangeFailed when no answer came back."""
+        headers = None
         body = None
         if method == "POST":
-            headers.update({"Content-Length": "0", "Content-Type": "application/xml"})
+            headers = {"Content-Length": "0", "Content-Type": "application/xml"}
             body = b""
+        try:
+            raw = self.session.request(method, url, data=body, headers=headers, verify=self.verify,
+                                       proxies=self._proxies(url), allow_redirects=False,
+                                       timeout=(min(CONNECT_TIMEOUT, self.timeout), self.timeout))
+        except ExchangeFailed:
+            raise
+        except (requests.exceptions.InvalidURL, requests.exceptions.InvalidSchema,
+                requests.exceptions.MissingSchema) as exc:  # found while preparing: nothing left
+            raise ExchangeFailed(exc, sent=False, refused=True) from None
+        except (requests.RequestException, Urllib3Error) as exc:  # the body broke off after the headers
+            raise ExchangeFailed(exc, sent=True) from None
+        return Response(raw.status_code, Headers(raw.headers.items()), raw.content)
+
+    def request(self, method, path, query=None):
+        """Send one logical request; returns a Response with a 2xx status or raises. Retries follow
+        self.retry_policy; redirects are followed only to hosts trusted with the certificate."""
+        url = self._url(path, query)
+        policy = self.retry_policy
         attempt = 0
         hops = 0
         while True:
             try:
-                response = self.transport.send(method, url, headers, body)
-            except ExchangeFailed as exc:
-                if exc.tls:
-                    raise TransportError(
-                        "TLS with %s failed: %s (check ca_path and validate_certs, and that the management "
-                        "certificate is valid)" % (urlsplit(url).netloc, exc)) from None
-                if method != "GET" and exc.sent:
+                response = self._exchange(method, url)
+            except ExchangeFailed as failure:
+                verdict = policy.after_failure(failure, method, attempt)
+                if verdict == policy.AMBIGUOUS:
                     raise AmbiguousRequestError(
                         "the connection to %s failed after the %s request was sent (%s): the operation may "
-                        "have started" % (urlsplit(url).netloc, method, exc)) from None
-                if attempt >= self.retries:
-                    raise TransportError("cannot reach %s after %d attempts: %s" % (
-                        urlsplit(url).netloc, attempt + 1, exc)) from None
-                self.sleep(backoff_delay(attempt))
-                attempt += 1
-                continue
-            if response.status in REDIRECT_STATUS:
-                location = response.headers.get("Location")
-                hops += 1
-                if not location or hops > MAX_REDIRECTS:
-                    raise TransportError("too many redirects (or one without a Location) from %s" % url)
-                if not location.lower().startswith("https://"):
-                    raise TransportError("refusing a redirect from %s to a non-https URL %s" % (url, location))
-                url = location
-                continue
-            if response.status in RETRYABLE_STATUS and attempt < self.retries:
-                self.sleep(backoff_delay(attempt))
-                attempt += 1
-                continue
-            if response.status >= 400:
-                raise self._error(response)
-            return response
+                        "have started" % (urlsplit(url).netloc, method, failure)) from None
+                if verdict == policy.GIVE_UP:
+                    raise TransportError(_failure_message(failure, url, attempt)) from None
+            else:
+                if response.status in REDIRECT_STATUS:
+                    hops += 1
+                    url = self._redirect_target(url, response, hops)
+                    continue
+                if policy.after_answer(response.status, attempt) == policy.GIVE_UP:
+                    if response.status >= 300:
+                        raise self._error(response)
+                    return response
+            self.sleep(policy.delay(attempt))
+            attempt += 1
+
+    def _redirect_target(self, url, response, hops):
+        """Where a 307/308 leads, if that host may see the certificate; else a TransportError."""
+        location = response.headers.get("Location")
+        if not location or hops > MAX_REDIRECTS:
+            raise TransportError("too many redirects (or one without a Location) from %s" % url)
+        target = urljoin(url, location)
+        if urlsplit(target).scheme.lower() != "https":
+            raise TransportError("refusing a redirect from %s to a non-https URL %s" % (url, redact(target)))
+        host = _host(target)
+        if host != self.endpoint_host and not any(host.endswith("." + domain) for domain in self.redirect_domains):
+            trusted = " or a host in %s" % ", ".join(self.redirect_domains) if self.redirect_domains else ""
+            raise TransportError(
+                "refusing a redirect from %s to %s: the management certificate is presented only to %s%s"
+                % (urlsplit(url).netloc, redact(target), self.endpoint_host, trusted))
+        return target
 
     @staticmethod
     def _error(response):
-        code, message = asm_xml.parse_error(response.body)
+        code, message = _asm_xml().parse_error(response.body)
         if code is None:
             snippet = response.body[:200].decode("utf-8", "replace") if response.body else "(empty body)"
             code, message = "HttpError%d" % response.status, "unexpected answer: %s" % snippet
@@ -258,18 +384,18 @@ class ServiceManagementClient:
 
     # -- reads ------------------------------------------------------------------
     def list_cloud_services(self):
-        return asm_xml.parse_hosted_services(self.request("GET", "/services/hostedservices").body)
+        return _asm_xml().parse_hosted_services(self.request("GET", "/services/hostedservices").body)
 
     def get_cloud_service(self, service, embed_detail=False):
         query = {"embed-detail": "true"} if embed_detail else None
-        return asm_xml.parse_hosted_service(
+        return _asm_xml().parse_hosted_service(
             self.request("GET", "/services/hostedservices/%s" % quote(service, safe=""), query).body)
 
     def get_deployment(self, service, slot=None, deployment_name=None):
-        return asm_xml.parse_deployment(self.request("GET", deployment_path(service, slot, deployment_name)).body)
+        return _asm_xml().parse_deployment(self.request("GET", deployment_path(service, slot, deployment_name)).body)
 
     def get_operation(self, request_id):
-        operation = asm_xml.parse_operation(self.request("GET", "/operations/%s" % request_id).body)
+        operation = _asm_xml().parse_operation(self.request("GET", "/operations/%s" % request_id).body)
         operation["request_id"] = operation["request_id"] or request_id
         return operation
 
@@ -282,7 +408,7 @@ class ServiceManagementClient:
             query["OperationResultFilter"] = result
         operations = []
         while True:
-            page, token = asm_xml.parse_subscription_operations(self.request("GET", "/operations", query).body)
+            page, token = _asm_xml().parse_subscription_operations(self.request("GET", "/operations", query).body)
             operations.extend(page)
             if not token:
                 return operations
@@ -398,6 +524,34 @@ class ServiceManagementClient:
             and (op["parameters"].get("roleInstanceName") or "").lower() == instance.lower()
             and _epoch(op.get("started_time")) >= int(sent_at) - 1]
         return candidates[-1]["request_id"] if candidates else None
+
+
+class _Refuse(BaseAdapter):
+    """Plain http:// is never spoken: the service authenticates the certificate over TLS only."""
+
+    def send(self, request, **kwargs):
+        raise ExchangeFailed(ValueError("not an https URL: %s" % redact(request.url)), sent=False, refused=True)
+
+    def close(self):
+        pass
+
+
+def _host(url):
+    return (urlsplit(url).hostname or "").rstrip(".").lower()
+
+
+def _failure_message(failure, url, attempt):
+    where = urlsplit(url).netloc
+    via = " through the proxy %s" % failure.proxy if failure.proxy else ""
+    if failure.tls:
+        return ("TLS with %s%s failed: %s (check ca_path and validate_certs, and that the management certificate "
+                "is valid)" % (where, via, failure))
+    if failure.refused and failure.proxy:
+        return ("the proxy %s refused to connect to %s: %s (check HTTPS_PROXY and NO_PROXY, or set use_proxy to "
+                "false to connect directly)" % (failure.proxy, where, failure))
+    if failure.refused:
+        return "cannot send a request to %s: %s" % (where, failure)
+    return "cannot reach %s%s after %d attempts: %s" % (where, via, attempt + 1, failure)
 
 
 def _iso(epoch):

@@ -21,6 +21,8 @@ CLOUD_ENDPOINTS = {
     "AzureUSGovernment": "https://management.core.usgovcloudapi.net",
     "AzureGermanCloud": "https://management.core.cloudapi.de",
 }
+# The domain of each cloud's endpoint (core.windows.net for AzureCloud): redirects may stay inside it.
+CLOUD_DOMAINS = tuple(urlsplit(url).hostname.split(".", 1)[1] for url in CLOUD_ENDPOINTS.values())
 DEFAULT_API_VERSION = "2014-10-01"
 OLDEST_API_VERSION = "2010-10-28"
 MAX_TIMEOUT = 3600
@@ -40,6 +42,7 @@ CONNECTION_ARGUMENT_SPEC = dict(
     api_version=dict(type="str", default=DEFAULT_API_VERSION),
     timeout=dict(type="int", default=60),
     retries=dict(type="int", default=5),
+    use_proxy=dict(type="bool", default=True, fallback=(env_fallback, ["AZURE_USE_PROXY"])),
 )
 
 WAIT_TIMEOUT_SPEC = dict(wait_timeout=dict(type="int", default=1200))
@@ -101,9 +104,13 @@ def build_client(options, warn=None):
     if not opts.get("validate_certs", True) and warn:
         warn("validate_certs is false: the identity of %s is not verified, and the management certificate "
              "could be presented to an impostor" % urlsplit(url).netloc)
+    host = (urlsplit(url).hostname or "").rstrip(".").lower()
+    domains = [domain for domain in CLOUD_DOMAINS if host.endswith("." + domain)]
+    use_proxy = opts.get("use_proxy")
     return ServiceManagementClient(subscription_id, certificate, url, api_version=opts["api_version"],
                                    timeout=opts["timeout"], validate_certs=opts.get("validate_certs", True),
-                                   ca_path=opts.get("ca_path"), retries=opts["retries"], warn=warn)
+                                   ca_path=opts.get("ca_path"), retries=opts["retries"], warn=warn,
+                                   use_proxy=True if use_proxy is None else use_proxy, redirect_domains=domains)
 
 
 class ServiceManagementModule:
