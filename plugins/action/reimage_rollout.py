@@ -6,6 +6,7 @@ runs here, none on the instances; so does writing the roll's HTML report."""
 
 from __future__ import annotations
 
+import calendar
 import http.client
 import time
 from urllib.error import HTTPError, URLError
@@ -104,6 +105,7 @@ class ActionModule(ActionBase):
                                         "ready_timeout", "max_parallel", "poll_interval", "resume_window",
                                         "operation")}
         options["roll_id"] = rollout.roll_id(targets, args["operation"])
+        options["since"] = _parse_since(args.get("since"))
         return options
 
     @staticmethod
@@ -125,10 +127,10 @@ class ActionModule(ActionBase):
         check_mode = bool(self._play_context.check_mode)
         if step == "report":
             return self._report(args.get("outcome"), check_mode)
-        if step in ("plan", "round"):
-            self._check_strategy()
         if step == "plan":
-            return self._plan(args, task_vars, check_mode)
+            return self._refusable_plan(args, task_vars, check_mode)
+        if step == "round":
+            self._check_strategy()
         if check_mode:
             return {"changed": False, "skipped": True, "msg": "check mode: the %s step sends nothing" % step}
         state_file, state = self._load(args)
@@ -149,7 +151,11 @@ class ActionModule(ActionBase):
         hosts = summary.pop("hosts")
         summary["report_path"] = self._write_report(args, state, state_file, summary)
         display.display(rollout.format_table(summary))
-        return {"changed": False, "summary": summary, "hosts": hosts}
+        # Failures of hosts outside the play (rolling_reimage_hosts) have no host of their own to show them.
+        in_play = set(task_vars.get("ansible_play_hosts_all") or task_vars.get("ansible_play_batch") or ())
+        failed_elsewhere = sorted(h for h, o in hosts.items()
+                                  if o["outcome"] in rollout.FAILED_OUTCOMES and h not in in_play)
+        return {"changed": False, "summary": summary, "hosts": hosts, "failed_elsewhere": failed_elsewhere}
 
     @staticmethod
     def _write_report(args, state, state_file, summary):
@@ -160,6 +166,18 @@ class ActionModule(ActionBase):
         except OSError as exc:
             display.warning("the roll's HTML report could not be written to %s: %s" % (path, exc.strerror or exc))
             return None
+
+    def _refusable_plan(self, args, task_vars, check_mode):
+        """The plan, or why the roll cannot start. A refusal is a result, not a failure: a failed run-once task
+        fails only the host that ran it (ansible-core drops the others from the play without a word), and every
+        host must report that its instance was not rolled. The role fails each host on ``refused``."""
+        try:
+            self._check_strategy()
+            return self._plan(args, task_vars, check_mode)
+        except (ServiceManagementError, AnsibleError) as err:
+            message = err.readable() if isinstance(err, ServiceManagementError) else err.message
+            display.error("the roll did not start, nothing was sent: %s" % message)
+            return {"changed": False, "refused": message, "rounds": 0}
 
     def _plan(self, args, task_vars, check_mode):
         targets = self._targets(args, task_vars)
@@ -212,6 +230,21 @@ class ActionModule(ActionBase):
             time.sleep(min(2.0, max(deadline - time.monotonic(), 0)))
         rollout.stop_all(state, state_file, "health gate: %s %s within %ss" % (
             args["health_url"], last, args["health_timeout"]))
+
+
+def _parse_since(value):
+    """Epoch seconds of ``since`` (ISO 8601 in UTC, like 2026-11-27T20:00:00Z, or epoch seconds), or None."""
+    if value in (None, ""):
+        return None
+    text = str(value).strip()
+    try:
+        epoch = float(text) if text.replace(".", "", 1).isdigit() else calendar.timegm(
+            time.strptime(text.rstrip("Zz"), "%Y-%m-%dT%H:%M:%S"))
+    except ValueError:
+        raise AnsibleError("since %r is not a UTC time like 2026-11-27T20:00:00Z (or epoch seconds)" % text) from None
+    if epoch > time.time() + 60:
+        raise AnsibleError("since %s is in the future: no operation of this roll could have started after it" % text)
+    return epoch
 
 
 def _health_status(args):

@@ -9,7 +9,9 @@ samples have none, and the parsers should accept both.
 
 from __future__ import annotations
 
+import calendar
 import re
+import time
 
 _GUID_RE = re.compile(r"^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$")
 
@@ -172,6 +174,15 @@ def parse_hosted_services(body):
     return [_hosted_service(s) for s in _children(root, "HostedService")]
 
 
+def utc_epoch(value):
+    """Epoch seconds of a service timestamp (always UTC, like 2015-03-04T05:06:07Z), or None. calendar.timegm,
+    not time.mktime: the controller's time zone and summer time play no part."""
+    try:
+        return calendar.timegm(time.strptime(value[:19], "%Y-%m-%dT%H:%M:%S"))
+    except (TypeError, ValueError):
+        return None
+
+
 def parse_subscription_operations(body):
     """(operations, continuation_token) of a List Subscription Operations body."""
     root = _root(body)
@@ -191,6 +202,7 @@ def parse_subscription_operations(body):
             "status": _text(status, "Status"),
             "http_status_code": _int(status, "HttpStatusCode"),
             "started_time": _text(elem, "OperationStartedTime"),
+            "started": utc_epoch(_text(elem, "OperationStartedTime")),
             "completed_time": _text(elem, "OperationCompletedTime"),
         })
     return ops, _text(root, "ContinuationToken") or None

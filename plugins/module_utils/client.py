@@ -35,6 +35,8 @@ CONFLICT_HOLDER_RE = re.compile(r"x-ms-requestid\s+([0-9a-fA-F]{32})")
 REDIRECT_STATUS = (307, 308)
 MAX_REDIRECTS = 5
 LOST_ANSWER_GRACE = 5.0
+# How far the controller's clock may run ahead of the service's when a lost answer's operation is looked up.
+CLOCK_SKEW = 120
 # Connecting (TCP, proxy tunnel, TLS handshake) gets at most this long; `timeout` bounds the wait for an answer.
 CONNECT_TIMEOUT = 15
 # Connections kept per host: the rolling engine's threads (max_parallel, 10 by default) and the inventory's
@@ -512,17 +514,19 @@ class ServiceManagementClient:
         """The request id of our operation if the service shows it started, else None."""
         object_id = "/%s/services/hostedservices/%s" % (self.subscription_id, service)
         try:
-            operations = self.list_subscription_operations(sent_at - 300, time.time() + 300, object_id=object_id)
+            # The window's end lies far ahead: a controller clock behind the service's must not hide it.
+            operations = self.list_subscription_operations(sent_at - 300, time.time() + 86400, object_id=object_id)
         except ServiceManagementError as err:
             raise AmbiguousRequestError(
                 "the answer to the %s request for %s was lost and the service's operation list could not be "
                 "read (%s): the operation may have started; check it before retrying" % (kind, instance, err.message),
                 code="AmbiguousRequest") from None
-        candidates = [
-            op for op in operations
-            if (op.get("name") or "").lower() == ROLE_OPERATIONS[kind].lower()
-            and (op["parameters"].get("roleInstanceName") or "").lower() == instance.lower()
-            and _epoch(op.get("started_time")) >= int(sent_at) - 1]
+        candidates = sorted(
+            (op for op in operations
+             if (op.get("name") or "").lower() == ROLE_OPERATIONS[kind].lower()
+             and (op["parameters"].get("roleInstanceName") or "").lower() == instance.lower()
+             and (op.get("started") or 0) >= sent_at - CLOCK_SKEW),
+            key=lambda op: op.get("started") or 0)
         return candidates[-1]["request_id"] if candidates else None
 
 
@@ -556,13 +560,6 @@ def _failure_message(failure, url, attempt):
 
 def _iso(epoch):
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
-
-
-def _epoch(value):
-    try:
-        return time.mktime(time.strptime(value[:19], "%Y-%m-%dT%H:%M:%S")) - time.timezone
-    except (TypeError, ValueError):
-        return 0
 
 
 def _root_cause(exc):

@@ -34,6 +34,7 @@ from ansible_collections.azure_classic.cloud_services.plugins.module_utils.error
 from ansible_collections.azure_classic.cloud_services.plugins.module_utils.waiter import Deadline, wait_until
 
 STATE_VERSION = 2
+HISTORY_AHEAD = 86400
 READY = "ReadyRole"
 DEFAULT_KIND = "reimage"
 # The words each operation is named with in messages, the summary and each host's outcome.
@@ -76,14 +77,6 @@ def _now():
 
 def _iso(epoch):
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch)) if epoch else None
-
-
-def _epoch(value):
-    """UTC epoch seconds of an ISO timestamp from the service, or None."""
-    try:
-        return time.mktime(time.strptime(value[:19], "%Y-%m-%dT%H:%M:%S")) - time.timezone
-    except (TypeError, ValueError):
-        return None
 
 
 def target_from_hostvars(host, hostvars):
@@ -206,7 +199,8 @@ def role_operation_history(client, service, since, kind=DEFAULT_KIND):
     """The latest ``kind`` operation of each role instance of ``service`` started since ``since`` (epoch),
     as {(deployment name lower, instance lower): operation}; every request id is checked before use."""
     object_id = "/%s/services/hostedservices/%s" % (client.subscription_id, service)
-    operations = client.list_subscription_operations(since, _now() + 300, object_id=object_id)
+    # The end lies far ahead: a controller clock behind the service's must not hide a just-started operation.
+    operations = client.list_subscription_operations(since, _now() + HISTORY_AHEAD, object_id=object_id)
     latest = {}
     for op in operations:
         params = {k.lower(): v for k, v in (op.get("parameters") or {}).items() if k}
@@ -215,8 +209,9 @@ def role_operation_history(client, service, since, kind=DEFAULT_KIND):
         try:
             op["request_id"] = names.check_request_id(op.get("request_id") or "")
         except InputError:
-            continue  # not an id we could ever follow
-        op["started"] = _epoch(op.get("started_time")) or 0
+            # Kept, so the planner refuses instead of guessing: it is not an id that may go into a URL.
+            op["bad_request_id"], op["request_id"] = op.get("request_id"), None
+        op["started"] = op.get("started") or 0
         key = ((params.get("deploymentname") or "").lower(), params["roleinstancename"].lower())
         if key not in latest or op["started"] >= latest[key]["started"]:
             latest[key] = op
@@ -227,7 +222,7 @@ def _in_progress_holder(client, service, deployment_name, since):
     """Request id and name of an operation of any kind still running on the deployment, if the history shows one."""
     object_id = "/%s/services/hostedservices/%s" % (client.subscription_id, service)
     try:
-        operations = client.list_subscription_operations(since, _now() + 300, object_id=object_id,
+        operations = client.list_subscription_operations(since, _now() + HISTORY_AHEAD, object_id=object_id,
                                                          result="InProgress")
     except ServiceManagementError:
         return None
@@ -288,7 +283,7 @@ class _Planner:
     def _refuse(self):
         problems = self.problems
         text = problems[0] if len(problems) == 1 else "%d problems:\n- %s" % (len(problems), "\n- ".join(problems))
-        raise RolloutError("preflight refused the roll, nothing was sent: " + text, code="PreflightFailed")
+        raise RolloutError("preflight refused the roll: " + text, code="PreflightFailed")
 
     def plan(self):
         options = self.options
@@ -296,7 +291,7 @@ class _Planner:
         if previous is not None and (previous.get("roll_id") != options["roll_id"]
                                      or (previous.get("kind") or DEFAULT_KIND) != self.kind):
             previous = None
-        window_start = _now() - options["resume_window"]
+        window_start = self.window_start = options.get("since") or _now() - options["resume_window"]
         by_address = self._group_targets()
 
         deployments, instances, hosts, live_by_dep = {}, {}, {}, {}
@@ -307,7 +302,9 @@ class _Planner:
                 for target in group:
                     hosts[target["host"]] = None
                 continue
-            service = group[0]["cloud_service"]
+            # Names are case-insensitive to the service: one spelling per deployment, or one instance could be
+            # planned twice under two spellings.
+            service = group[0]["cloud_service"].lower()
             dep_key = "%s/%s" % (service, deployment["name"])
             deployments.setdefault(dep_key, {
                 "cloud_service": service, "deployment_name": deployment["name"], "slot": deployment["slot"],
@@ -333,8 +330,11 @@ class _Planner:
                     "outcome": "pending", "request_id": None, "start": None, "end": None, "error": None,
                     "resumed": False, "round": None}
 
-        history = {} if options["fresh"] else self._read_history(
-            {d["cloud_service"] for d in deployments.values()}, window_start)
+        history = self._read_history({d["cloud_service"] for d in deployments.values()}, window_start)
+        if options["fresh"]:
+            # A new roll of the same instances: what ended before counts for nothing, but an operation still
+            # running is followed, never sent again.
+            history = {k: op for k, op in history.items() if op.get("status") == "InProgress"}
         own_in_flight = self._resume(instances, previous, history)
         self._preflight(deployments, instances, live_by_dep, own_in_flight, window_start)
         if self.problems:
@@ -364,7 +364,15 @@ class _Planner:
         in_flight = []
         for key, inst in instances.items():
             was = old.get(key) or {}
+            if (was.get("start") or 0) < self.window_start:
+                was = {}  # older than the window: another roll's, like the service's history before it
             op = history.get((inst["cloud_service"].lower(), inst["deployment_name"].lower(), inst["instance"].lower()))
+            if op is not None and op.get("bad_request_id") is not None:
+                self.problems.append("the service's history shows a %s of %s/%s whose id %r is not an operation id; "
+                                     "the roll will not guess whether it happened" % (
+                                         self.words["verb"], inst["deployment"], inst["instance"],
+                                         op["bad_request_id"]))
+                continue
             if was.get("outcome") == "done":
                 inst.update(outcome="done", resumed=True, request_id=was.get("request_id"),
                             start=was.get("start"), end=was.get("end"))
@@ -376,6 +384,8 @@ class _Planner:
                 status = self._status_of(request_id)
             else:
                 continue
+            if status is None:
+                continue  # a problem was recorded: the roll is refused
             if status == "Succeeded":
                 inst.update(outcome="done", resumed=True, request_id=request_id,
                             start=op["started"] if op else was.get("start"))
@@ -384,23 +394,21 @@ class _Planner:
                 inst.update(outcome="started", resumed=True, request_id=request_id,
                             start=op["started"] if op else was.get("start"))
                 in_flight.append(key)
-            # Failed (or unknown): the service says the operation did not happen, so it is sent again.
+            # Failed: the service says the operation left the instance as it was, so it is sent again.
         done = [i for i in instances.values() if i["outcome"] == "done"]
         if done:
             self.notes.append("resuming: %d instance(s) already %s by an earlier run of this roll (the "
-                              "service's operation history since %s decides; set rolling_reimage_fresh to roll "
-                              "them again)" % (len(done), self.words["done"],
-                                               _iso(_now() - self.options["resume_window"])))
+                              "service's operation history since %s decides; to roll them again, set "
+                              "rolling_reimage_since to a later time)" % (len(done), self.words["done"],
+                                                                            _iso(self.window_start)))
         return in_flight
 
     def _status_of(self, request_id):
         try:
             return self.client.get_operation(request_id)["status"]
         except ServiceManagementError as err:
-            if err.http_status == 404:
-                return None
-            self.problems.append("cannot read operation %s that an earlier run of this roll started: %s" % (
-                request_id, err.readable()))
+            self.problems.append("cannot read operation %s that an earlier run of this roll started, so whether it "
+                                 "happened is unknown: %s" % (request_id, err.readable()))
             return None
 
     def _preflight(self, deployments, instances, live_by_dep, own_in_flight, window_start):
@@ -411,11 +419,15 @@ class _Planner:
             # Our own operation may hold the lock, and our own recovering instances may keep it transitioning.
             if (locked and not any(i["outcome"] == "started" for i in ours)) or (
                     status.endswith("Transitioning") and not ours):
-                holder = _in_progress_holder(self.client, dep["cloud_service"], dep["deployment_name"], window_start)
-                self.problems.append("%s is busy (status %s%s): another operation holds its lock (%s); wait for it "
-                                     "to end" % (dep_key, status, ", locked" if locked else "",
-                                                 "operation " + holder if holder else
-                                                 "the operation history does not name it"))
+                if locked:
+                    holder = _in_progress_holder(self.client, dep["cloud_service"], dep["deployment_name"],
+                                                 window_start)
+                    why = "another operation holds its lock (%s)" % (
+                        "operation " + holder if holder else "the operation history does not name it")
+                else:
+                    why = "the service is changing it"
+                self.problems.append("%s is busy (status %s%s): %s; wait for it to end" % (
+                    dep_key, status, ", locked" if locked else "", why))
             for live in sorted(live_by_dep[dep_key].values(), key=lambda i: i["instance_name"]):
                 key = _instance_key(dep_key, live["instance_name"])
                 status = live["instance_status"]
@@ -423,7 +435,8 @@ class _Planner:
                     if status in NOT_RECOVERING:
                         self.problems.append(
                             "%s was %s by an earlier run of this roll (operation %s) and is %s: it will not "
-                            "recover by itself; repair it, or set rolling_reimage_fresh to %s it again" % (
+                            "recover by itself; repair that instance (for example with the role_instance_%s module), "
+                            "then run the roll again" % (
                                 dep_key + "/" + live["instance_name"], self.words["done"],
                                 instances[key]["request_id"], status, self.words["verb"]))
                     continue  # our own instance, still recovering: waited for before the first round
@@ -462,7 +475,9 @@ class _Planner:
 
     def _batch(self, deployments, instances):
         for dep_key, entry in deployments.items():
-            todo = sorted((i for i in instances.values() if i["deployment"] == dep_key and i["outcome"] != "done"),
+            # Still "started" only in check mode, where what an earlier run left in flight is not followed.
+            todo = sorted((i for i in instances.values()
+                           if i["deployment"] == dep_key and i["outcome"] not in ("done", "started")),
                           key=lambda i: (i["upgrade_domain"], i["role"], i["instance"]))
             batches = []
             for inst in todo:
@@ -517,13 +532,19 @@ class _DeploymentRunner:
         if self.state_file is not None:
             self.state_file.save(self.state)
 
-    def _fail(self, inst, message, code, request_id=None):
+    def _fail(self, inst, message, code, request_id=None, instance_down=False):
+        """Record a failed instance. One that is (or may still be) down stops the deployment whatever
+        rolling_reimage_max_failures says: rolling on would take a second upgrade domain down."""
         inst.update(outcome="failed", end=_now(), error={"code": code, "message": message,
                                                          "request_id": request_id or inst.get("request_id")})
         self.dep["failures"] += 1
-        if self.dep["failures"] > self.options["max_failures"]:
+        if instance_down or self.dep["failures"] > self.options["max_failures"]:
+            self._stop("%s: %s" % (inst["instance"], message))
+
+    def _stop(self, reason):
+        if not self.dep["stopped"]:
             self.dep["stopped"] = True
-            self.dep["stop_reason"] = "%s: %s" % (inst["instance"], message)
+            self.dep["stop_reason"] = reason
 
     def follow(self, inst):
         """Wait for the operation ``inst`` has a request id for; returns True when it Succeeded."""
@@ -534,7 +555,7 @@ class _DeploymentRunner:
             self._fail(inst, "%s %s did not end within %ss; it was not cancelled, and a rerun of this roll "
                              "follows it instead of sending another" % (self.words["verb"], inst["request_id"],
                                                                         self.options["operation_timeout"]),
-                       "Timeout")
+                       "Timeout", instance_down=True)
             return False
         except ServiceManagementError as err:
             self._fail(inst, err.readable(), err.code or "Error")
@@ -564,10 +585,13 @@ class _DeploymentRunner:
         self._save()
         return self.follow(inst)
 
-    def wait_ready(self, pending):
-        """Wait until every instance in ``pending`` reports ReadyRole after its operation ended."""
+    def wait_ready(self, pending, failed=()):
+        """Wait until every instance in ``pending`` reports ReadyRole after its operation ended, and every one in
+        ``failed`` (a failed operation within the tolerance) is ReadyRole again: one still down stops the
+        deployment, since its next batch would take a second upgrade domain down."""
         svc, name = self.dep["cloud_service"], self.dep["deployment_name"]
         remaining = {inst["instance"].lower(): inst for inst in pending}
+        down = {inst["instance"].lower(): inst for inst in failed}
 
         def probe():
             return self.client.get_deployment(svc, deployment_name=name)["role_instances"]
@@ -575,6 +599,8 @@ class _DeploymentRunner:
         def settled(instances):
             now = _now()
             for live in instances:
+                if live["instance_name"].lower() in down and live["instance_status"] == READY:
+                    del down[live["instance_name"].lower()]
                 inst = remaining.get(live["instance_name"].lower())
                 if inst is None:
                     continue
@@ -583,20 +609,24 @@ class _DeploymentRunner:
                     del remaining[live["instance_name"].lower()]
                 elif live["instance_status"] in NOT_RECOVERING:
                     self._fail(inst, "the instance is %s and will not recover by itself" % live["instance_status"],
-                               "InstanceNotReady")
+                               "InstanceNotReady", instance_down=True)
                     del remaining[live["instance_name"].lower()]
-            return not remaining
+            return not remaining and not down
 
         try:
             wait_until(probe, settled, Deadline(self.options["ready_timeout"]), self.client.sleep, None,
                        self.client.poll_min_interval, self.client.poll_growth)
         except ServiceManagementError as err:
             for inst in list(remaining.values()):
-                self._fail(inst, "could not read the instance's status: %s" % err.readable(), err.code or "Error")
+                self._fail(inst, "could not read the instance's status: %s" % err.readable(), err.code or "Error",
+                           instance_down=True)
             return
         for inst in remaining.values():
             self._fail(inst, "not ReadyRole within %ss of its %s" % (self.options["ready_timeout"], self.words["verb"]),
-                       "ReadyTimeout")
+                       "ReadyTimeout", instance_down=True)
+        for inst in down.values():
+            self._stop("%s is not ReadyRole after its failed %s; rolling on would take a second upgrade domain "
+                       "down" % (inst["instance"], self.words["verb"]))
 
     def run_batch(self, index, roll_started):
         batch = self.dep["batches"][index]
@@ -612,8 +642,9 @@ class _DeploymentRunner:
             if self._send(inst):
                 recovering.append(inst)
             self._save()
-        if recovering:
-            self.wait_ready(recovering)
+        failed = [i for i in instances if i["outcome"] == "failed"]
+        if recovering or (failed and not self.dep["stopped"]):
+            self.wait_ready(recovering, [] if self.dep["stopped"] else failed)
         self._save()
         done = sum(1 for i in instances if i["outcome"] == "done")
         failed = sum(1 for i in instances if i["outcome"] == "failed")
@@ -716,6 +747,10 @@ def host_outcomes(state, check_mode=False):
         elif inst["outcome"] == "done" and inst.get("resumed"):
             record.update(outcome=outcomes["already"], msg="%s was already %s by an earlier run of this roll "
                                                             "(operation %s)" % (where, w["done"], inst["request_id"]))
+        elif check_mode and inst["outcome"] == "started":
+            record.update(outcome="in_progress", msg="%s: operation %s, started by an earlier run of this roll, is "
+                                                     "still running; it would be followed, not sent again" % (
+                                                         where, inst["request_id"]))
         elif check_mode:
             record.update(outcome=outcomes["would"], round=inst["round"] + 1,
                           msg="%s would be %s in round %d" % (where, w["done"], inst["round"] + 1))
@@ -735,8 +770,8 @@ def host_outcomes(state, check_mode=False):
             record.update(outcome="failed", code=error.get("code"), msg="%s: %s" % (
                 where, (error.get("message") or "the %s did not finish" % w["verb"]).rstrip(".")))
         if record["outcome"] in FAILED_OUTCOMES:
-            record["msg"] += ("; running the roll again, on any machine, finishes it without %s an instance "
-                              "twice" % w["doing"])
+            record["msg"] += ("; run the roll again (on any machine, within rolling_reimage_resume_window) to finish "
+                              "it: what it already %s is not sent again" % w["done"])
         result[host] = record
     return result
 

@@ -28,6 +28,7 @@ ROLLOUT_ARGUMENT_SPEC = dict(
     max_parallel=dict(type="int", default=10),
     poll_interval=dict(type="float", default=0.25),
     resume_window=dict(type="int", default=86400),
+    since=dict(type="str"),
     health_url=dict(type="str"),
     health_status=dict(type="list", elements="int", default=[200]),
     health_timeout=dict(type="int", default=300),

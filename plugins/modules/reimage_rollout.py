@@ -89,16 +89,22 @@ options:
       - Required after the plan step (the role passes the path the plan returned).
     type: path
   fresh:
-    description: Start a new roll of the same instances, ignoring what the state file and the service's operation
-      history say an earlier run of this roll did.
+    description: Start a new roll of the same instances, ignoring the state file and the operations that ended in
+      the service's history; one still running is followed, never sent again. Prefer O(since).
     type: bool
     default: false
+  since:
+    description: When this roll started (UTC, like V(2026-11-27T20:00:00Z), or epoch seconds); only operations since
+      then count as done by an earlier run of it. Replaces O(resume_window).
+    type: str
   batch_size:
     description: At most this many instances of a deployment in one batch; V(0) means a whole upgrade domain.
     type: int
     default: 0
   max_failures:
-    description: How many failed instances a deployment tolerates before its roll stops.
+    description: How many failed instances a deployment tolerates before its roll stops. Only a failure that leaves
+      its instance C(ReadyRole) is tolerated; an operation still running or an instance still down stops the
+      deployment.
     type: int
     default: 0
   allow_unready:
@@ -123,8 +129,8 @@ options:
     default: 0.25
   resume_window:
     description: How far back, in seconds, the service's operation history is read to find what an earlier run of
-      this roll did. An operation of the roll's kind on a target instance in this window is never sent again
-      unless O(fresh) is set.
+      this roll did, unless O(since) is given. An operation of the roll's kind on a target instance in this window
+      is never sent again unless O(fresh) is set.
     type: int
     default: 86400
   health_url:

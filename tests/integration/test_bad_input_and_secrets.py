@@ -108,7 +108,7 @@ def _key_files(directory):
     return found
 
 
-def _wait_until_quiet(emulator, quiet=2.0, limit=20.0):
+def _wait_until_quiet(emulator, quiet=2.0, limit=45.0):
     """Wait until the emulator has seen no request for ``quiet`` seconds."""
     deadline = time.monotonic() + limit
     while time.monotonic() < deadline:

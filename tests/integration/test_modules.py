@@ -165,9 +165,11 @@ def test_throttling_and_internal_errors_are_retried(emulator):
     assert len(emulator.accepted()) == 1
 
 
-def test_lost_answer_is_recovered_without_a_second_reimage(emulator):
+@pytest.mark.parametrize("zone", ["UTC", "Australia/Sydney", "America/New_York"])
+def test_lost_answer_is_recovered_without_a_second_reimage(emulator, zone):
+    """Whatever the controller's time zone (summer time included), the service's UTC timestamps match."""
     emulator.fault(method="POST", path="comp=reimage", action={"drop": "after"})
-    rc, result, out = run_adhoc(emulator, REIMAGE, BASE)
+    rc, result, out = run_adhoc(emulator, REIMAGE, BASE, env={"TZ": zone})
     assert rc == 0, out
     accepted = emulator.accepted()
     assert len(accepted) == 1 and accepted[0]["request_id"] == result["request_id"]

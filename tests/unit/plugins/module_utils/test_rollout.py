@@ -86,8 +86,7 @@ def test_resume_skips_what_the_service_history_shows_done_and_resends_what_faile
     client = FakeClient(history=[
         operation("a" * 32, "Web_IN_0", "Succeeded"), operation("b" * 32, "Web_IN_3", "Failed"),
         operation("c" * 32, "Worker_IN_0", "Succeeded", name="RebootRoleInstance"),
-        operation("d" * 32, "Worker_IN_3", "Succeeded", deployment="other"),
-        operation("not-an-id", "Worker_IN_1", "Succeeded")])
+        operation("d" * 32, "Worker_IN_3", "Succeeded", deployment="other")])
     messages = []
     # Planned in check mode: settling what is in flight is the end-to-end tests' business.
     state = rollout.plan(client, targets(ALL), OPTIONS, state_file, messages.append, check_mode=True)
@@ -95,7 +94,9 @@ def test_resume_skips_what_the_service_history_shows_done_and_resends_what_faile
     assert state["instances"]["svc/svc-production/web_in_0"]["request_id"] == "a" * 32
     first = state["deployments"]["svc/svc-production"]["batches"][0]["instances"]
     assert first == ["Web_IN_3", "Worker_IN_0", "Worker_IN_3"], "failed, other kinds, other deployments: sent"
-    assert state["instances"]["svc/svc-production/worker_in_1"]["outcome"] == "pending", "a bad id is ignored"
+    bad = FakeClient(history=[operation("not-an-id", "Worker_IN_1", "Succeeded")])
+    with pytest.raises(rollout.RolloutError, match="'not-an-id' is not an operation id"):
+        rollout.plan(bad, targets(ALL), OPTIONS, state_file, print, check_mode=True)
     assert "1 instance(s) already reimaged by an earlier run of this roll" in messages[0]
     assert not (tmp_path / "s.json").exists(), "check mode writes nothing"
     outcomes = rollout.host_outcomes(state, check_mode=True)
