@@ -21,7 +21,9 @@ from ansible_collections.azure_classic.cloud_services.plugins.module_utils impor
 from ansible_collections.azure_classic.cloud_services.plugins.module_utils.common import (
     CONNECTION_ARGUMENT_SPEC, build_client, check_wait_timeout)
 from ansible_collections.azure_classic.cloud_services.plugins.module_utils.errors import ServiceManagementError
-from ansible_collections.azure_classic.cloud_services.plugins.module_utils.rollout_args import ROLLOUT_ARGUMENT_SPEC
+from ansible_collections.azure_classic.cloud_services.plugins.module_utils.client import RateLimiter
+from ansible_collections.azure_classic.cloud_services.plugins.module_utils.rollout_args import (
+    DEFAULT_MAX_RPS, ROLLOUT_ARGUMENT_SPEC)
 from ansible_collections.azure_classic.cloud_services.plugins.plugin_utils import roll_report
 
 display = Display()
@@ -70,13 +72,16 @@ class ActionModule(ActionBase):
         options.update({k: v for k, v in extra.items() if v is not None})
         return options
 
-    def _client_factory(self, args, poll_interval):
+    def _client_factory(self, args, engine_options):
+        """Clients for the engine's threads, sharing one request-rate ceiling."""
         options = self._connection_options(args)
+        limiter = RateLimiter(engine_options.get("max_requests_per_second") or DEFAULT_MAX_RPS)
 
         def factory():
             client = build_client(options, warn=display.warning)
-            client.poll_min_interval = poll_interval
+            client.poll_min_interval = engine_options["poll_interval"]
             client.poll_growth = 0.05
+            client.rate_limiter = limiter
             return client
         return factory
 
@@ -97,12 +102,14 @@ class ActionModule(ActionBase):
     def _options(args, targets):
         for name in ("operation_timeout", "ready_timeout", "health_timeout", "resume_window"):
             check_wait_timeout(args[name], name)
-        if args["batch_size"] < 0 or args["max_failures"] < 0 or args["max_parallel"] < 1:
-            raise AnsibleError("batch_size and max_failures must be 0 or more, max_parallel 1 or more")
+        if args["batch_size"] < 0 or args["max_failures"] < 0 or args["max_parallel"] < 0:
+            raise AnsibleError("batch_size, max_failures and max_parallel must be 0 or more")
+        if not 1 <= args["max_requests_per_second"] <= 1000:
+            raise AnsibleError("max_requests_per_second must be between 1 and 1000")
         if not 0.05 <= args["poll_interval"] <= 60:
             raise AnsibleError("poll_interval must be between 0.05 and 60 seconds")
         options = {k: args[k] for k in ("fresh", "batch_size", "max_failures", "allow_unready", "operation_timeout",
-                                        "ready_timeout", "max_parallel", "poll_interval", "resume_window",
+                                        "ready_timeout", "max_parallel", "poll_interval", "resume_window", "max_requests_per_second",
                                         "operation")}
         options["roll_id"] = rollout.roll_id(targets, args["operation"])
         options["since"] = _parse_since(args.get("since"))
@@ -129,18 +136,22 @@ class ActionModule(ActionBase):
             return self._report(args.get("outcome"), check_mode)
         if step == "plan":
             return self._refusable_plan(args, task_vars, check_mode)
-        if step == "round":
+        if step in ("round", "rounds"):
             self._check_strategy()
         if check_mode:
             return {"changed": False, "skipped": True, "msg": "check mode: the %s step sends nothing" % step}
         state_file, state = self._load(args)
-        if step == "round":
-            if args.get("round") is None:
+        if step in ("round", "rounds"):
+            if step == "round" and args.get("round") is None:
                 raise AnsibleError("round is required with step=round")
-            factory = self._client_factory(args, state["options"]["poll_interval"])
-            ran = rollout.run_round(factory, state, state_file, args["round"], display.display)
-            if ran and args.get("health_url"):
-                self._health_gate(args, state, state_file)
+            # "rounds" runs them all in this one task (nothing runs between them): no task per host per round.
+            indexes = [args["round"]] if step == "round" else range(state["rounds"])
+            factory = self._client_factory(args, state["options"])
+            ran = 0
+            for index in indexes:
+                ran = rollout.run_round(factory, state, state_file, index, display.display)
+                if ran and args.get("health_url"):
+                    self._health_gate(args, state, state_file)
             stopped = {k: d["stop_reason"] for k, d in state["deployments"].items() if d["stopped"]}
             # The steps run once for the whole roll report no change: each host's report step says what changed.
             return {"changed": False, "deployments_rolled": ran, "stopped_deployments": stopped}
@@ -183,7 +194,7 @@ class ActionModule(ActionBase):
         targets = self._targets(args, task_vars)
         options = self._options(args, targets)
         state_file = self._state_file(args.get("state_path") or rollout.default_state_path(targets, args["operation"]))
-        client = self._client_factory(args, options["poll_interval"])()
+        client = self._client_factory(args, options)()
         try:
             state = rollout.plan(client, targets, options, state_file, display.display, check_mode=check_mode)
         finally:

@@ -95,6 +95,26 @@ class RetryPolicy:
         return backoff_delay(attempt, self.backoff_base, self.backoff_cap, rand)
 
 
+class RateLimiter:
+    """At most ``rate`` requests a second, shared by threads: each takes the next free slot and sleeps until it
+    (an even spacing, so a roll's polls never arrive at the service in bursts)."""
+
+    def __init__(self, rate, clock=time.monotonic, sleep=time.sleep):
+        self.interval = 1.0 / rate
+        self.clock = clock
+        self.sleep = sleep
+        self._next = 0.0
+        self._lock = threading.Lock()
+
+    def acquire(self):
+        with self._lock:
+            now = self.clock()
+            slot = max(now, self._next)
+            self._next = slot + self.interval
+        if slot > now:
+            self.sleep(slot - now)
+
+
 class Headers(dict):
     """Response headers, looked up without regard to case."""
 
@@ -266,6 +286,8 @@ class ServiceManagementClient:
         # Polling profile of the waits; the rolling role tightens it to keep its schedule close to the bound.
         self.poll_min_interval = 0.5
         self.poll_growth = 0.1
+        # Shared by every client of one roll, so the whole roll stays under its request-rate ceiling.
+        self.rate_limiter = None
         # Trust comes from ca_path alone when it is given, otherwise from the system store (which honours
         # SSL_CERT_FILE and SSL_CERT_DIR). The adapter loads nothing else into the context, and verify= is
         # passed on every request, so REQUESTS_CA_BUNDLE and requests' own bundle play no part.
@@ -316,6 +338,8 @@ class ServiceManagementClient:
         if method == "POST":
             headers = {"Content-Length": "0", "Content-Type": "application/xml"}
             body = b""
+        if self.rate_limiter is not None:
+            self.rate_limiter.acquire()
         try:
             raw = self.session.request(method, url, data=body, headers=headers, verify=self.verify,
                                        proxies=self._proxies(url), allow_redirects=False,
@@ -417,15 +441,16 @@ class ServiceManagementClient:
             query["ContinuationToken"] = token
 
     # -- waits --------------------------------------------------------------------
-    def wait_for_operation(self, request_id, deadline, probe_first=False, on_poll=None):
-        """Poll Get Operation Status until the operation is no longer InProgress; raises on timeout."""
+    def wait_for_operation(self, request_id, deadline, probe_first=False, on_poll=None, expected=None):
+        """Poll Get Operation Status until the operation is no longer InProgress; raises on timeout. ``expected``:
+        how long such an operation has taken so far (see waiter.wait_until)."""
         if probe_first:
             operation = self.get_operation(request_id)
             if operation["status"] != "InProgress":
                 return operation
         done, operation, _polls = wait_until(lambda: self.get_operation(request_id),
                                              lambda op: op["status"] != "InProgress", deadline, self.sleep, on_poll,
-                                             self.poll_min_interval, self.poll_growth)
+                                             self.poll_min_interval, self.poll_growth, expected)
         if not done:
             raise WaitTimeoutError("operation %s was still InProgress after %d seconds" % (
                 request_id, int(deadline.seconds)), request_id=request_id, last_status=operation["status"])

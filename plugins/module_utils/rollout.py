@@ -35,6 +35,7 @@ from ansible_collections.azure_classic.cloud_services.plugins.module_utils.waite
 
 STATE_VERSION = 2
 HISTORY_AHEAD = 86400
+SAVE_EVERY = 1.0
 READY = "ReadyRole"
 DEFAULT_KIND = "reimage"
 # The words each operation is named with in messages, the summary and each host's outcome.
@@ -178,17 +179,36 @@ class StateFile:
 
     def save(self, state):
         with self.lock:
+            self._last_save = time.monotonic()
+            text = _dump(state)
             directory = os.path.dirname(os.path.abspath(self.path))
             os.makedirs(directory, mode=0o700, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=directory, prefix=".roll-", suffix=".json")
             try:
                 with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                    json.dump(state, handle, indent=1, sort_keys=True)
+                    handle.write(text)
                 os.replace(tmp, self.path)
             except BaseException:
                 if os.path.exists(tmp):
                     os.remove(tmp)
                 raise
+
+    def save_soon(self, state):
+        """Save, at most once every SAVE_EVERY seconds: the file is progress for the summary, not what exactly
+        once rests on (the service's history is), and saving a large roll after every change would cost
+        O(instances) each time, O(instances^2) in all."""
+        if time.monotonic() - getattr(self, "_last_save", 0.0) >= SAVE_EVERY:
+            self.save(state)
+
+
+def _dump(state):
+    """The state as JSON; other threads may be adding keys to it meanwhile, so a changed dict is read again."""
+    for _attempt in range(10):
+        try:
+            return json.dumps(state, indent=1, sort_keys=True)
+        except RuntimeError:  # dictionary changed size during iteration
+            time.sleep(0.01)
+    return json.dumps(json.loads(json.dumps(state, default=str)), indent=1, sort_keys=True)
 
 
 def _instance_key(dep_key, instance):
@@ -348,7 +368,7 @@ class _Planner:
                      i["resumed"] for i in instances.values()) or bool(own_in_flight),
                  "deployments": deployments, "instances": instances, "hosts": hosts,
                  "options": {k: options[k] for k in ("max_failures", "operation_timeout", "ready_timeout",
-                                                     "max_parallel", "poll_interval")},
+                                                     "max_parallel", "poll_interval", "max_requests_per_second")},
                  "rounds": max([len(d["batches"]) for d in deployments.values()] + [0]), "last_round": None}
         if not self.check_mode:
             self.state_file.save(state)
@@ -399,8 +419,8 @@ class _Planner:
         if done:
             self.notes.append("resuming: %d instance(s) already %s by an earlier run of this roll (the "
                               "service's operation history since %s decides; to roll them again, set "
-                              "rolling_reimage_since to a later time)" % (len(done), self.words["done"],
-                                                                            _iso(self.window_start)))
+                              "rolling_reimage_since to a later time)" % (
+                                  len(done), self.words["done"], _iso(self.window_start)))
         return in_flight
 
     def _status_of(self, request_id):
@@ -507,13 +527,35 @@ def describe_plan(state, check_mode=False):
         for dep_key, dep in sorted(state["deployments"].items()):
             if index < len(dep["batches"]):
                 batch = dep["batches"][index]
-                lines.append("  %s upgrade domain %s: %s" % (dep_key, batch["upgrade_domain"],
-                                                            ", ".join(batch["instances"])))
+                lines.append("  %s upgrade domain %s: %s" % (
+                    dep_key, batch["upgrade_domain"], ", ".join(batch["instances"])))
     done = sorted("%s/%s" % (i["deployment"], i["instance"]) for i in state["instances"].values()
                   if i["outcome"] == "done")
     if done:
         lines.append("already %s in this roll, skipped: %s" % (w["done"], ", ".join(done)))
     return "\n".join(lines)
+
+
+class Timing:
+    """How long this roll's operations and recoveries took so far (kept in its state, so later rounds know it):
+    a wait expected to take that long looks first near its end, instead of polling all along."""
+
+    KEEP = 25
+    _lock = threading.Lock()
+
+    def __init__(self, state):
+        self.learned = state.setdefault("learned", {})
+
+    def expected(self, what):
+        with self._lock:
+            seen = sorted(self.learned.get(what) or ())
+        return seen[len(seen) // 2] if seen else None
+
+    def learn(self, what, seconds):
+        with self._lock:
+            seen = self.learned.setdefault(what, [])
+            seen.append(round(seconds, 2))
+            del seen[:-self.KEEP]
 
 
 class _DeploymentRunner:
@@ -530,7 +572,7 @@ class _DeploymentRunner:
 
     def _save(self):
         if self.state_file is not None:
-            self.state_file.save(self.state)
+            self.state_file.save_soon(self.state)
 
     def _fail(self, inst, message, code, request_id=None, instance_down=False):
         """Record a failed instance. One that is (or may still be) down stops the deployment whatever
@@ -546,11 +588,14 @@ class _DeploymentRunner:
             self.dep["stopped"] = True
             self.dep["stop_reason"] = reason
 
-    def follow(self, inst):
-        """Wait for the operation ``inst`` has a request id for; returns True when it Succeeded."""
+    def follow(self, inst, accepted_at=None):
+        """Wait for the operation ``inst`` has a request id for; returns True when it Succeeded. With
+        ``accepted_at`` (this run sent it) its duration teaches the roll when to look next time."""
+        timing = Timing(self.state)
         try:
-            operation = self.client.wait_for_operation(inst["request_id"], Deadline(self.options["operation_timeout"]),
-                                                       probe_first=True)
+            operation = self.client.wait_for_operation(
+                inst["request_id"], Deadline(self.options["operation_timeout"]), probe_first=accepted_at is None,
+                expected=timing.expected("operation") if accepted_at is not None else None)
         except WaitTimeoutError:
             self._fail(inst, "%s %s did not end within %ss; it was not cancelled, and a rerun of this roll "
                              "follows it instead of sending another" % (self.words["verb"], inst["request_id"],
@@ -566,6 +611,8 @@ class _DeploymentRunner:
             inst["error"]["service_code"] = error.get("code")
             return False
         inst["operation_end"] = _now()
+        if accepted_at is not None:
+            timing.learn("operation", inst["operation_end"] - accepted_at)
         return True
 
     def _send(self, inst):
@@ -583,7 +630,7 @@ class _DeploymentRunner:
             self._fail(inst, err.readable(), err.code or "Error")
             return False
         self._save()
-        return self.follow(inst)
+        return self.follow(inst, accepted_at=_now())
 
     def wait_ready(self, pending, failed=()):
         """Wait until every instance in ``pending`` reports ReadyRole after its operation ended, and every one in
@@ -613,9 +660,14 @@ class _DeploymentRunner:
                     del remaining[live["instance_name"].lower()]
             return not remaining and not down
 
+        timing = Timing(self.state)
+        deadline = Deadline(self.options["ready_timeout"])
         try:
-            wait_until(probe, settled, Deadline(self.options["ready_timeout"]), self.client.sleep, None,
-                       self.client.poll_min_interval, self.client.poll_growth)
+            done, _value, _polls = wait_until(probe, settled, deadline, self.client.sleep, None,
+                                              self.client.poll_min_interval, self.client.poll_growth,
+                                              timing.expected("recovery") if pending else None)
+            if done and pending and not failed:
+                timing.learn("recovery", deadline.elapsed)
         except ServiceManagementError as err:
             for inst in list(remaining.values()):
                 self._fail(inst, "could not read the instance's status: %s" % err.readable(), err.code or "Error",
@@ -672,9 +724,14 @@ def run_round(client_factory, state, state_file, index, say):
         finally:
             client.close()
 
-    with concurrent.futures.ThreadPoolExecutor(max_workers=min(len(runners), options["max_parallel"])) as pool:
-        for future in [pool.submit(work, dep_key) for dep_key in runners]:
-            future.result()
+    # 0: every deployment at once (the request-rate ceiling, not a thread count, bounds the load).
+    workers = min(len(runners), options["max_parallel"] or len(runners))
+    try:
+        with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
+            for future in [pool.submit(work, dep_key) for dep_key in runners]:
+                future.result()
+    finally:
+        state_file.save(state)
     return len(runners)
 
 
@@ -746,7 +803,7 @@ def host_outcomes(state, check_mode=False):
                 where, inst["host"]))
         elif inst["outcome"] == "done" and inst.get("resumed"):
             record.update(outcome=outcomes["already"], msg="%s was already %s by an earlier run of this roll "
-                                                            "(operation %s)" % (where, w["done"], inst["request_id"]))
+                          "(operation %s)" % (where, w["done"], inst["request_id"]))
         elif check_mode and inst["outcome"] == "started":
             record.update(outcome="in_progress", msg="%s: operation %s, started by an earlier run of this roll, is "
                                                      "still running; it would be followed, not sent again" % (

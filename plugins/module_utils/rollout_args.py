@@ -8,9 +8,12 @@ from __future__ import annotations
 
 from ansible_collections.azure_classic.cloud_services.plugins.module_utils.common import CONNECTION_ARGUMENT_SPEC
 
+# The request-rate ceiling of one roll (requests a second); docs/performance.md says why this default.
+DEFAULT_MAX_RPS = 20
+
 ROLLOUT_ARGUMENT_SPEC = dict(
     CONNECTION_ARGUMENT_SPEC,
-    step=dict(type="str", required=True, choices=["plan", "round", "abort", "finish", "report"]),
+    step=dict(type="str", required=True, choices=["plan", "round", "rounds", "abort", "finish", "report"]),
     hosts=dict(type="list", elements="str"),
     connection=dict(type="dict", default={}, no_log=True),
     round=dict(type="int"),
@@ -25,7 +28,8 @@ ROLLOUT_ARGUMENT_SPEC = dict(
     allow_unready=dict(type="bool", default=False),
     operation_timeout=dict(type="int", default=1800),
     ready_timeout=dict(type="int", default=1800),
-    max_parallel=dict(type="int", default=10),
+    max_parallel=dict(type="int", default=0),
+    max_requests_per_second=dict(type="int", default=DEFAULT_MAX_RPS),
     poll_interval=dict(type="float", default=0.25),
     resume_window=dict(type="int", default=86400),
     since=dict(type="str"),

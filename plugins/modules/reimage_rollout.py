@@ -31,7 +31,11 @@ description:
     are sent back to back, each once the previous operation has released the deployment's lock, and the batch's
     instances recover together; the round ends when every one of them is C(ReadyRole) again. A failed reimage or an
     instance that does not recover stops its deployment's roll (beyond O(max_failures)). An optional health URL is
-    checked after the round.
+    checked after the round. V(rounds) runs every round in turn in one task, for rolls with nothing to run
+    between rounds.
+  - Polling learns from the roll itself. Once an operation or a batch's recovery has been seen to take some
+    time, the next wait for one looks first when that time has passed, then at growing intervals; every request of
+    the roll, from every deployment's thread, stays under O(max_requests_per_second).
   - V(abort) stops every deployment's roll (the role calls it when a task of a round fails); V(finish) prints the
     table of instances, writes the roll's HTML report (O(report_path)) and returns the summary and each host's
     outcome; V(report), run on every host, turns its
@@ -46,7 +50,7 @@ options:
     description: Which step to run.
     type: str
     required: true
-    choices: [plan, round, abort, finish, report]
+    choices: [plan, round, rounds, abort, finish, report]
   hosts:
     description:
       - The hosts to roll; each names its role instance through the host variables C(cloud_service),
@@ -120,9 +124,13 @@ options:
     type: int
     default: 1800
   max_parallel:
-    description: How many deployments roll at the same time.
+    description: How many deployments roll at the same time; V(0) means all of them.
     type: int
-    default: 10
+    default: 0
+  max_requests_per_second:
+    description: The most API requests a second the whole roll sends, every deployment included.
+    type: int
+    default: 20
   poll_interval:
     description: Shortest polling interval, in seconds; it grows by 5% of the time waited.
     type: float
@@ -283,7 +291,7 @@ from ansible_collections.azure_classic.cloud_services.plugins.module_utils.rollo
 
 
 def main():
-    module = AnsibleModule(argument_spec=ROLLOUT_ARGUMENT_SPEC)
+    module = AnsibleModule(argument_spec=ROLLOUT_ARGUMENT_SPEC, supports_check_mode=True)
     module.fail_json(msg="reimage_rollout runs as an action on the controller; this file only documents it")
 
 

@@ -92,9 +92,9 @@ def most_down_at_once(deployment_bars):
     """(most upgrade domains, most instances) with a bar open at the same moment; a bar ending as another
     starts does not overlap it."""
     events = []
-    for bar in deployment_bars:
-        events.append((bar["start"], 1, bar["upgrade_domain"]))
-        events.append((bar["end"], -1, bar["upgrade_domain"]))
+    for piece in deployment_bars:
+        events.append((piece["start"], 1, piece["upgrade_domain"]))
+        events.append((piece["end"], -1, piece["upgrade_domain"]))
     events.sort(key=lambda e: (e[0], e[1]))  # ends (-1) before starts (+1) at the same moment
     open_by_ud, most_uds, most_instances = {}, 0, 0
     for _when, delta, ud in events:
@@ -116,13 +116,13 @@ def _tick_step(span):
 def _rows(lane_bars):
     """Stack a lane's bars into rows so that overlapping bars never cover each other."""
     rows = []
-    for bar in sorted(lane_bars, key=lambda b: b["start"]):
+    for piece in sorted(lane_bars, key=lambda b: b["start"]):
         for row in rows:
-            if row[-1]["end"] <= bar["start"]:
-                row.append(bar)
+            if row[-1]["end"] <= piece["start"]:
+                row.append(piece)
                 break
         else:
-            rows.append([bar])
+            rows.append([piece])
     return rows
 
 
@@ -142,20 +142,20 @@ def _svg(dep_key, lanes, dep_bars, t0, span, verb):
             y + height / 2 + 4, _e(ud)))
         for index, row in enumerate(rows):
             top = y + ROW_GAP + index * (BAR_HEIGHT + ROW_GAP)
-            for bar in row:
-                left, width = x(bar["start"]), max(x(bar["end"]) - x(bar["start"]), 2)
+            for piece in row:
+                left, width = x(piece["start"]), max(x(piece["end"]) - x(piece["start"]), 2)
                 tip = "%s: %s %s, %s to %s (%s)%s" % (
-                    bar["instance"], verb, bar["request_id"] or "(no request id)", _iso(bar["start"]),
-                    "not known" if bar["open"] else _iso(bar["end"]), _duration(bar["end"] - bar["start"]),
-                    ", failed: %s" % bar["error"] if bar["error"] else "")
+                    piece["instance"], verb, piece["request_id"] or "(no request id)", _iso(piece["start"]),
+                    "not known" if piece["open"] else _iso(piece["end"]), _duration(piece["end"] - piece["start"]),
+                    ", failed: %s" % piece["error"] if piece["error"] else "")
+                kind = piece["outcome"] if piece["outcome"] in ("done", "failed") else "open"
                 body.append('<g><title>%s</title><rect class="bar-%s" x="%.1f" y="%.1f" width="%.1f" height="%d" '
-                            'rx="3"/>' % (_e(tip), _e(bar["outcome"] if bar["outcome"] in ("done", "failed")
-                                                       else "open"), left, top, width, BAR_HEIGHT))
-                error = bar["error"] or "failed"
-                label = bar["instance"] + (" \u2715 " + (error if len(error) <= 80 else error[:77] + "...")
-                                           if bar["outcome"] == "failed" else "")
-                text_x = left + 4 if width > 7 * len(bar["instance"]) + 8 else left + width + 4
-                css = "fail-text" if bar["outcome"] == "failed" and text_x > left + width else "bar-text"
+                            'rx="3"/>' % (_e(tip), _e(kind), left, top, width, BAR_HEIGHT))
+                error = piece["error"] or "failed"
+                mark = " \u2715 " + (error if len(error) <= 80 else error[:77] + "...")
+                label = piece["instance"] + (mark if piece["outcome"] == "failed" else "")
+                text_x = left + 4 if width > 7 * len(piece["instance"]) + 8 else left + width + 4
+                css = "fail-text" if piece["outcome"] == "failed" and text_x > left + width else "bar-text"
                 body.append('<text class="%s" x="%.1f" y="%.1f">%s</text></g>' % (
                     css, min(text_x, CHART_WIDTH - 60), top + BAR_HEIGHT - 5, _e(label)))
         y += height
@@ -188,7 +188,7 @@ def render(state, summary=None):
     per_dep = {}
     for dep_key in state["deployments"]:
         per_dep[dep_key] = most_down_at_once([b for b in all_bars if b["deployment"] == dep_key])
-    most_uds = max([uds for uds, _ in per_dep.values()] or [0])
+    most_uds = max([figures[0] for figures in per_dep.values()] or [0])
 
     out = ['<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">',
            '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; style-src \'unsafe-inline\'">',

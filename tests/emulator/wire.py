@@ -198,8 +198,8 @@ def _compute_capabilities(svc):
 def hosted_services(base_url, subscription_id, services):
     """List Cloud Services: each service with the role sizes it offers (only this answer carries them)."""
     return "<HostedServices %s>%s</HostedServices>" % (NS, "".join(
-        "<HostedService>%s%s</HostedService>" % (_hosted_service_inner(base_url, subscription_id, s),
-                                                  _compute_capabilities(s)) for s in services))
+        "<HostedService>%s%s</HostedService>" % (
+            _hosted_service_inner(base_url, subscription_id, s), _compute_capabilities(s)) for s in services))
 
 
 def subscription_operations(ops, continuation_token):

@@ -48,21 +48,25 @@ KNOWN = {
             "✔", "recorded for deployments with the RDP extension; the emulator models no extensions"),
     },
 }
-UNRECORDED = {"List Subscription Operations": "no recording exists; the legacy SDK's parser is the check "
-                                               "(test_legacy_sdk.py)"}
+UNRECORDED = {
+    "List Subscription Operations": "no recording exists; the legacy SDK's parser is the check (test_legacy_sdk.py)"}
 
+WEB_ENDPOINTS = [
+    {"name": "Endpoint1", "protocol": "http", "port": 80, "local_port": 80},
+    {"name": "Microsoft.WindowsAzure.Plugins.RemoteForwarder.RdpInput", "protocol": "tcp", "port": 3389,
+     "local_port": 20000},
+]
+PRODUCTION = {
+    "name": "contoso-web-prod", "slot": "production", "upgrade_domain_count": 3,
+    "extended_properties": {"owner": "operations"},
+    "roles": [{"name": "WebRole1", "instances": 2, "size": "Small", "endpoints": WEB_ENDPOINTS},
+              {"name": "WorkerRole1", "instances": 2, "size": "Medium"}],
+}
+STAGING = {"name": "contoso-web-staging", "slot": "staging", "extended_properties": {"owner": "release"},
+           "roles": [{"name": "WebRole1", "instances": 1}]}
 RICH = {"cloud_services": [
-    {"name": "contoso-web", "location": "West US",
-     "extended_properties": {"ResourceGroup": "contoso-web", "ResourceLocation": "West US"}, "deployments": [
-        {"name": "contoso-web-prod", "slot": "production", "upgrade_domain_count": 3,
-         "extended_properties": {"owner": "operations"}, "roles": [
-            {"name": "WebRole1", "instances": 2, "size": "Small", "endpoints": [
-                {"name": "Endpoint1", "protocol": "http", "port": 80, "local_port": 80},
-                {"name": "Microsoft.WindowsAzure.Plugins.RemoteForwarder.RdpInput", "protocol": "tcp",
-                 "port": 3389, "local_port": 20000}]},
-            {"name": "WorkerRole1", "instances": 2, "size": "Medium"}]},
-        {"name": "contoso-web-staging", "slot": "staging", "extended_properties": {"owner": "release"},
-         "roles": [{"name": "WebRole1", "instances": 1}]}]},
+    {"name": "contoso-web", "location": "West US", "deployments": [PRODUCTION, STAGING],
+     "extended_properties": {"ResourceGroup": "contoso-web", "ResourceLocation": "West US"}},
     {"name": "contoso-ag", "affinity_group": "contoso-group", "deployments": []},
 ]}
 

@@ -138,9 +138,9 @@ ROLL = """
 
 
 def roll_inventory(tmp_path):
-    hosts = {"contoso-web.production.%s" % name: {"cloud_service": "contoso-web", "deployment_slot": "production",
-                                                   "role_instance": name}
-             for name in ("WebRole1_IN_0", "WorkerRole1_IN_0")}
+    names = ("WebRole1_IN_0", "WorkerRole1_IN_0")
+    hosts = {"contoso-web.production." + name: {
+        "cloud_service": "contoso-web", "deployment_slot": "production", "role_instance": name} for name in names}
     path = tmp_path / "inventory.yml"
     path.write_text(yaml.safe_dump({"all": {"hosts": hosts, "vars": {"ansible_connection": "local"}}}))
     return path

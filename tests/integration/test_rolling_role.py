@@ -132,7 +132,7 @@ def test_preflight_refuses_a_locked_deployment_and_a_missing_instance(emulator, 
     proc = run_playbook(emulator, play(tmp_path, rolling_reimage_allow_unready=True), tmp_path,
                         inventory=inventory(tmp_path))
     assert proc.returncode != 0 and "is busy (status RunningTransitioning, locked)" in proc.output
-    holder = [e for e in emulator.accepted("reboot")][0]["request_id"]
+    holder = emulator.accepted("reboot")[0]["request_id"]
     assert "another operation holds its lock (operation %s (RebootRoleInstance of WebRole1_IN_1))" % holder in proc.output
     assert emulator.accepted() == []
 
@@ -443,7 +443,8 @@ def test_crash_while_a_reimage_waits_for_its_answer_then_rerun_sends_each_once(e
         "the delayed reimage was accepted before the crash"
     state = json.loads((tmp_path / "roll.json").read_text())
     crashed = state["instances"]["contoso-web/contoso-web-prod/webrole1_in_1"]
-    assert crashed["outcome"] == "started" and crashed["request_id"] is None, "the answer never arrived"
+    # Saved at most once a second, the file may not even know the reimage was sent; it never has its id.
+    assert crashed["outcome"] in ("pending", "started") and crashed["request_id"] is None, "the answer never arrived"
     emulator.server.emulator.clear_faults()
     rerun = run_playbook(emulator, play(tmp_path), tmp_path, inventory=inv)
     assert rerun.returncode == 0, rerun.output

@@ -459,3 +459,21 @@ def test_build_client_trusts_redirects_within_the_endpoints_cloud(tmp_path, keyp
     client = build_client(dict(base, use_proxy=False))
     assert client.use_proxy is False
     client.close()
+
+
+def test_the_rate_limiter_spaces_requests_from_every_thread_evenly():
+    from ansible_collections.azure_classic.cloud_services.plugins.module_utils.client import RateLimiter
+    now = [0.0]
+    slept = []
+
+    def sleep(seconds):
+        slept.append(seconds)
+
+    limiter = RateLimiter(20, clock=lambda: now[0], sleep=sleep)
+    for _ in range(5):
+        limiter.acquire()
+    assert slept == pytest.approx([0.05, 0.10, 0.15, 0.20]), "the first goes at once, then one every 1/20 s"
+    now[0] = 10.0
+    slept.clear()
+    limiter.acquire()
+    assert slept == [], "an idle limiter lets the next request go at once"

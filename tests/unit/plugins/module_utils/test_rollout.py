@@ -5,7 +5,7 @@ from ansible_collections.azure_classic.cloud_services.plugins.module_utils impor
 from ansible_collections.azure_classic.cloud_services.plugins.module_utils.errors import InputError
 
 OPTIONS = {"fresh": False, "batch_size": 0, "max_failures": 0, "allow_unready": False, "operation_timeout": 60,
-           "ready_timeout": 60, "max_parallel": 4, "poll_interval": 0.25, "resume_window": 3600, "roll_id": "r1"}
+           "ready_timeout": 60, "max_parallel": 4, "poll_interval": 0.25, "max_requests_per_second": 20, "resume_window": 3600, "roll_id": "r1"}
 
 
 class FakeClient:
@@ -202,3 +202,16 @@ def test_a_state_file_of_another_operation_is_not_resumed(tmp_path):
     summary["report_path"] = "/tmp/roll.html"
     table = rollout.format_table(summary)
     assert "rolling rebuild failed" in table and "0 rebuilt" in table and table.endswith("report: /tmp/roll.html")
+
+
+def test_timing_learns_the_median_of_recent_durations():
+    state = {}
+    timing = rollout.Timing(state)
+    assert timing.expected("operation") is None
+    for seconds in (5.0, 5.2, 30.0, 4.9, 5.1):
+        timing.learn("operation", seconds)
+    assert timing.expected("operation") == 5.1
+    assert rollout.Timing(state).expected("operation") == 5.1, "kept in the state, for the next round"
+    for _ in range(40):
+        timing.learn("operation", 9.0)
+    assert len(state["learned"]["operation"]) == rollout.Timing.KEEP and timing.expected("operation") == 9.0

@@ -56,3 +56,19 @@ def test_interval_bounds():
     assert next_interval(0) == 0.5
     assert next_interval(100) == pytest.approx(10)
     assert next_interval(10000) == 60
+
+
+@pytest.mark.parametrize("duration,expected,most_polls", [(5.0, 5.0, 1), (5.2, 5.0, 2), (30, 30, 1), (4, 5.0, 1)])
+def test_an_expected_duration_saves_the_polls_before_it(duration, expected, most_polls):
+    clock = FakeClock()
+    start = clock.now
+    done, _value, polls = wait_until(lambda: clock.now - start >= duration, bool, Deadline(600, clock=clock),
+                                     clock.sleep, min_interval=0.25, growth=0.05, expected=expected)
+    assert done and polls <= most_polls
+    assert clock.now - start - duration <= max(0.25, 0.05 * duration) + max(0, expected - duration)
+
+
+def test_an_expected_duration_never_outlasts_the_deadline():
+    clock = FakeClock()
+    done, _value, _polls = wait_until(lambda: False, bool, Deadline(3, clock=clock), clock.sleep, expected=100)
+    assert not done and clock.now - 1000.0 <= 3.0 + 1e-9

@@ -23,8 +23,8 @@ def state(kind="reboot"):
     instances = [
         # prod: one upgrade domain at a time, two instances sent back to back in each.
         instance(prod, "Web_IN_0", 0, T0, T0 + 10), instance(prod, "Worker_IN_0", 0, T0 + 4, T0 + 12),
-        instance(prod, "Web_IN_1", 1, T0 + 12, T0 + 20), instance(prod, "Worker_IN_1", 1, T0 + 16, T0 + 22,
-                                                                     outcome="failed", error=HOSTILE),
+        instance(prod, "Web_IN_1", 1, T0 + 12, T0 + 20),
+        instance(prod, "Worker_IN_1", 1, T0 + 16, T0 + 22, outcome="failed", error=HOSTILE),
         instance(prod, "Web_IN_2", 2, None, None, outcome="pending"),
         # stag: a bar of upgrade domain 1 starts before the one of domain 0 ends: two domains down at once.
         instance(stag, "Web_IN_0", 0, T0, T0 + 30), instance(stag, "Web_IN_1", 1, T0 + 25, T0 + 40),
