@@ -1,7 +1,7 @@
 """Run every benchmark and write docs/performance.md:  .venv/bin/python bench/run_all.py
 
-Runs bench/overhead.py, bench/waiting.py, bench/rolling.py, bench/inventory.py and bench/memory.py in turn
-(about 20 minutes), each comparing against its baseline in the same run, and writes their tables with the
+Runs bench/overhead.py, bench/waiting.py, bench/rolling.py, bench/fleet.py, bench/inventory.py and bench/memory.py in turn
+(about 30 minutes), each comparing against its baseline in the same run, and writes their tables with the
 machine they ran on and the command to reproduce each. Notes kept in bench/notes.md are appended.
 """
 import pathlib
@@ -11,7 +11,7 @@ import sys
 import time
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-BENCHMARKS = ("overhead.py", "waiting.py", "rolling.py", "inventory.py", "memory.py")
+BENCHMARKS = ("overhead.py", "waiting.py", "rolling.py", "fleet.py", "inventory.py", "memory.py")
 
 
 def main():

@@ -144,14 +144,17 @@ class ActionModule(ActionBase):
         if step in ("round", "rounds"):
             if step == "round" and args.get("round") is None:
                 raise AnsibleError("round is required with step=round")
-            # "rounds" runs them all in this one task (nothing runs between them): no task per host per round.
-            indexes = [args["round"]] if step == "round" else range(state["rounds"])
             factory = self._client_factory(args, state["options"])
-            ran = 0
-            for index in indexes:
-                ran = rollout.run_round(factory, state, state_file, index, display.display)
-                if ran and args.get("health_url"):
-                    self._health_gate(args, state, state_file)
+            if step == "rounds" and not args.get("health_url"):
+                # Nothing runs between rounds: each deployment rolls on at its own pace, in this one task.
+                ran = rollout.run_all_rounds(factory, state, state_file, display.display)
+            else:
+                # A health gate judges whole rounds: every deployment's batch k ends before any batch k+1.
+                ran = 0
+                for index in [args["round"]] if step == "round" else range(state["rounds"]):
+                    ran = rollout.run_round(factory, state, state_file, index, display.display)
+                    if ran and args.get("health_url"):
+                        self._health_gate(args, state, state_file)
             stopped = {k: d["stop_reason"] for k, d in state["deployments"].items() if d["stopped"]}
             # The steps run once for the whole roll report no change: each host's report step says what changed.
             return {"changed": False, "deployments_rolled": ran, "stopped_deployments": stopped}

@@ -719,12 +719,54 @@ def run_round(client_factory, state, state_file, index, say):
 
     def work(dep_key):
         client = client_factory()
+        client.poll_min_interval = fair_poll_interval(options, len(runners))
         try:
             _DeploymentRunner(client, state, state_file, dep_key, options, say).run_batch(index, roll_started)
         finally:
             client.close()
 
-    # 0: every deployment at once (the request-rate ceiling, not a thread count, bounds the load).
+    _in_parallel(work, runners, options, state, state_file)
+    return len(runners)
+
+
+def run_all_rounds(client_factory, state, state_file, say):
+    """Run every batch of every deployment with no barrier between rounds: each deployment goes on to its next
+    batch as soon as its own is ReadyRole, instead of waiting for the slowest deployment of the round. Only
+    for rolls with nothing to run between rounds (no health gate); the availability bound is per deployment,
+    so it holds the same. Returns how many deployments rolled."""
+    options = state["options"]
+    runners = [dep_key for dep_key, dep in sorted(state["deployments"].items()) if not dep["stopped"] and dep["batches"]]
+    if not runners:
+        return 0
+    roll_started = state.get("started") or _now()
+
+    def work(dep_key):
+        client = client_factory()
+        client.poll_min_interval = fair_poll_interval(options, len(runners))
+        try:
+            runner = _DeploymentRunner(client, state, state_file, dep_key, options, say)
+            for index in range(len(state["deployments"][dep_key]["batches"])):
+                if state["deployments"][dep_key]["stopped"]:
+                    break
+                state["last_round"] = max(state.get("last_round") or 0, index)
+                runner.run_batch(index, roll_started)
+        finally:
+            client.close()
+
+    _in_parallel(work, runners, options, state, state_file)
+    return len(runners)
+
+
+def fair_poll_interval(options, deployments):
+    """The shortest polling interval for ``deployments`` rolling at once: each deployment's share of the
+    request-rate ceiling. Before the roll has learned how long its operations take, every deployment polls on
+    the growing schedule at once; faster than its share, their polls would only queue behind each other."""
+    workers = min(deployments, options["max_parallel"] or deployments)
+    return max(options["poll_interval"], workers / float(options.get("max_requests_per_second") or 40))
+
+
+def _in_parallel(work, runners, options, state, state_file):
+    # max_parallel 0: every deployment at once (the request-rate ceiling, not a thread count, bounds the load).
     workers = min(len(runners), options["max_parallel"] or len(runners))
     try:
         with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
@@ -732,7 +774,6 @@ def run_round(client_factory, state, state_file, index, say):
                 future.result()
     finally:
         state_file.save(state)
-    return len(runners)
 
 
 def stop_all(state, state_file, reason):

@@ -9,7 +9,7 @@ from __future__ import annotations
 from ansible_collections.azure_classic.cloud_services.plugins.module_utils.common import CONNECTION_ARGUMENT_SPEC
 
 # The request-rate ceiling of one roll (requests a second); docs/performance.md says why this default.
-DEFAULT_MAX_RPS = 20
+DEFAULT_MAX_RPS = 40
 
 ROLLOUT_ARGUMENT_SPEC = dict(
     CONNECTION_ARGUMENT_SPEC,

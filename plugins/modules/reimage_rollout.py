@@ -130,7 +130,7 @@ options:
   max_requests_per_second:
     description: The most API requests a second the whole roll sends, every deployment included.
     type: int
-    default: 20
+    default: 40
   poll_interval:
     description: Shortest polling interval, in seconds; it grows by 5% of the time waited.
     type: float
