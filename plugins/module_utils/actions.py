@@ -6,7 +6,8 @@
 from __future__ import annotations
 
 from ansible_collections.azure_classic.cloud_services.plugins.module_utils import names
-from ansible_collections.azure_classic.cloud_services.plugins.module_utils.common import check_wait_timeout
+from ansible_collections.azure_classic.cloud_services.plugins.module_utils.common import (
+    WAIT_TIMEOUT_SPEC, check_wait_timeout)
 from ansible_collections.azure_classic.cloud_services.plugins.module_utils.errors import (
     InputError, ServiceManagementError, WaitTimeoutError)
 
@@ -17,6 +18,15 @@ ADDRESS_SPEC = dict(
 )
 ADDRESS_KWARGS = dict(mutually_exclusive=[("deployment_slot", "deployment_name")],
                       required_one_of=[("deployment_slot", "deployment_name")])
+# The options of role_instance_reimage, role_instance_reboot and role_instance_rebuild (with ADDRESS_KWARGS).
+ROLE_INSTANCE_OPERATION_SPEC = dict(
+    ADDRESS_SPEC,
+    role_instance=dict(type="str", required=True, aliases=["instance_name"]),
+    wait=dict(type="bool", default=True),
+    wait_for_ready=dict(type="bool", default=False),
+    ready_timeout=dict(type="int", default=1200),
+    **WAIT_TIMEOUT_SPEC
+)
 
 
 def check_address(params):

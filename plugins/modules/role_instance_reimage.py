@@ -164,21 +164,12 @@ instance_status:
 """
 
 from ansible_collections.azure_classic.cloud_services.plugins.module_utils.actions import (
-    ADDRESS_KWARGS, ADDRESS_SPEC, role_instance_operation)
-from ansible_collections.azure_classic.cloud_services.plugins.module_utils.common import (
-    WAIT_TIMEOUT_SPEC, ServiceManagementModule)
+    ADDRESS_KWARGS, ROLE_INSTANCE_OPERATION_SPEC, role_instance_operation)
+from ansible_collections.azure_classic.cloud_services.plugins.module_utils.common import ServiceManagementModule
 
 
 def main():
-    argument_spec = dict(
-        ADDRESS_SPEC,
-        role_instance=dict(type="str", required=True, aliases=["instance_name"]),
-        wait=dict(type="bool", default=True),
-        wait_for_ready=dict(type="bool", default=False),
-        ready_timeout=dict(type="int", default=1200),
-        **WAIT_TIMEOUT_SPEC
-    )
-    module = ServiceManagementModule(argument_spec, supports_check_mode=True, **ADDRESS_KWARGS)
+    module = ServiceManagementModule(ROLE_INSTANCE_OPERATION_SPEC, supports_check_mode=True, **ADDRESS_KWARGS)
     module.run(role_instance_operation("reimage"))
 
 
