@@ -470,7 +470,7 @@ def test_the_rate_limiter_spaces_requests_from_every_thread_evenly():
         slept.append(seconds)
 
     limiter = RateLimiter(20, clock=lambda: now[0], sleep=sleep)
-    for _ in range(5):
+    for _request in range(5):
         limiter.acquire()
     assert slept == pytest.approx([0.05, 0.10, 0.15, 0.20]), "the first goes at once, then one every 1/20 s"
     now[0] = 10.0

@@ -212,6 +212,6 @@ def test_timing_learns_the_median_of_recent_durations():
         timing.learn("operation", seconds)
     assert timing.expected("operation") == 5.1
     assert rollout.Timing(state).expected("operation") == 5.1, "kept in the state, for the next round"
-    for _ in range(40):
+    for _roll in range(40):
         timing.learn("operation", 9.0)
     assert len(state["learned"]["operation"]) == rollout.Timing.KEEP and timing.expected("operation") == 9.0
