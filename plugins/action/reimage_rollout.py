@@ -7,13 +7,11 @@ runs here, none on the instances; so does writing the roll's HTML report."""
 from __future__ import annotations
 
 import calendar
-import http.client
 import time
-from urllib.error import HTTPError, URLError
 
 from ansible import constants as C
 from ansible.errors import AnsibleError
-from ansible.module_utils.urls import ConnectionError as UrlsConnectionError, open_url
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
@@ -24,7 +22,7 @@ from ansible_collections.azure_classic.cloud_services.plugins.module_utils.error
 from ansible_collections.azure_classic.cloud_services.plugins.module_utils.client import RateLimiter
 from ansible_collections.azure_classic.cloud_services.plugins.module_utils.rollout_args import (
     DEFAULT_MAX_RPS, ROLLOUT_ARGUMENT_SPEC)
-from ansible_collections.azure_classic.cloud_services.plugins.plugin_utils import roll_report
+from ansible_collections.azure_classic.cloud_services.plugins.plugin_utils import health_gate, roll_report
 
 display = Display()
 TARGET_VARS = ("cloud_service", "deployment_slot", "deployment_name", "role_instance")
@@ -60,7 +58,10 @@ class ActionModule(ActionBase):
                 "was sent; remove 'strategy: %s' from the play (or ANSIBLE_STRATEGY from the environment)"
                 % (strategy, strategy))
 
-    def _connection_options(self, args):
+    @staticmethod
+    def _connection_options(args):
+        """The task's connection options, overridden by rolling_reimage_connection, checked as a module checks
+        its arguments: types converted (``timeout: "30"``, ``validate_certs: "no"``) or refused by name."""
         options = {k: args.get(k) for k in CONNECTION_ARGUMENT_SPEC}
         extra = args.get("connection") or {}
         unknown = sorted(set(extra) - set(CONNECTION_ARGUMENT_SPEC) - {"management_cert_path"})
@@ -70,7 +71,15 @@ class ActionModule(ActionBase):
             extra = dict(extra, management_certificate=extra["management_cert_path"])
             del extra["management_cert_path"]
         options.update({k: v for k, v in extra.items() if v is not None})
-        return options
+        checked = ArgumentSpecValidator(CONNECTION_ARGUMENT_SPEC).validate(
+            {k: v for k, v in options.items() if v is not None})
+        if checked.error_messages:
+            text = "; ".join(checked.error_messages)
+            password = options.get("certificate_password")
+            if isinstance(password, str) and password:
+                text = text.replace(password, "********")
+            raise AnsibleError("rolling_reimage_connection: %s" % text)
+        return checked.validated_parameters
 
     def _client_factory(self, args, engine_options):
         """Clients for the engine's threads, sharing one request-rate ceiling."""
@@ -108,6 +117,8 @@ class ActionModule(ActionBase):
             raise AnsibleError("max_requests_per_second must be between 1 and 1000")
         if not 0.05 <= args["poll_interval"] <= 60:
             raise AnsibleError("poll_interval must be between 0.05 and 60 seconds")
+        if args.get("health_url"):
+            health_gate.check_url(args["health_url"])
         options = {k: args[k] for k in ("fresh", "batch_size", "max_failures", "allow_unready", "operation_timeout",
                                         "ready_timeout", "max_parallel", "poll_interval", "resume_window", "max_requests_per_second",
                                         "operation")}
@@ -144,6 +155,8 @@ class ActionModule(ActionBase):
         if step in ("round", "rounds"):
             if step == "round" and args.get("round") is None:
                 raise AnsibleError("round is required with step=round")
+            if args.get("health_url"):
+                health_gate.check_url(args["health_url"])
             factory = self._client_factory(args, state["options"])
             if step == "rounds" and not args.get("health_url"):
                 # Nothing runs between rounds: each deployment rolls on at its own pace, in this one task.
@@ -231,19 +244,15 @@ class ActionModule(ActionBase):
                                   outcome.get("instance"), rollout.words(operation)["done"], outcome.get("round"))}
         return result
 
-    def _health_gate(self, args, state, state_file):
-        deadline = time.monotonic() + args["health_timeout"]
-        last = None
-        while True:
-            status, last = _health_status(args)
-            if status in args["health_status"]:
-                display.display("health gate: %s answered %d" % (args["health_url"], status))
-                return
-            if time.monotonic() >= deadline:
-                break
-            time.sleep(min(2.0, max(deadline - time.monotonic(), 0)))
-        rollout.stop_all(state, state_file, "health gate: %s %s within %ss" % (
-            args["health_url"], last, args["health_timeout"]))
+    @staticmethod
+    def _health_gate(args, state, state_file):
+        healthy, sentence = health_gate.wait_healthy(
+            args["health_url"], args["health_status"], args["health_timeout"],
+            validate_certs=args["health_validate_certs"], ca_path=args.get("health_ca_path"))
+        if healthy:
+            display.display(sentence)
+        else:
+            rollout.stop_all(state, state_file, sentence)
 
 
 def _parse_since(value):
@@ -260,14 +269,3 @@ def _parse_since(value):
         raise AnsibleError("since %s is in the future: no operation of this roll could have started after it" % text)
     return epoch
 
-
-def _health_status(args):
-    """(HTTP status or None, what happened) for one GET of the health URL."""
-    try:
-        with open_url(args["health_url"], method="GET", timeout=10, validate_certs=args["health_validate_certs"],
-                      ca_path=args.get("health_ca_path"), follow_redirects="safe") as response:
-            return response.status, "answered %d" % response.status
-    except HTTPError as exc:
-        return exc.code, "answered %d" % exc.code
-    except (URLError, UrlsConnectionError, OSError, http.client.HTTPException) as exc:
-        return None, "failed: %s" % exc.__class__.__name__

@@ -28,7 +28,7 @@ except ImportError as import_error:  # reported when a client is built, as a cle
     BaseAdapter = HTTPAdapter = HTTPSConnection = HTTPSConnectionPool = object
 
 from ansible_collections.azure_classic.cloud_services.plugins.module_utils.errors import (
-    AmbiguousRequestError, InputError, ServiceManagementError, TransportError, WaitTimeoutError)
+    AmbiguousRequestError, InputError, ServiceManagementError, TransportError, WaitTimeoutError, redact_credentials)
 from ansible_collections.azure_classic.cloud_services.plugins.module_utils.waiter import Deadline, wait_until
 
 CONFLICT_HOLDER_RE = re.compile(r"x-ms-requestid\s+([0-9a-fA-F]{32})")
@@ -48,7 +48,6 @@ ROLE_OPERATIONS = {"reimage": "ReimageRoleInstance", "reboot": "RebootRoleInstan
 # one: an instance passes through it while it is reimaged.
 NOT_RECOVERING = ("FailedStartingRole", "FailedStartingVM", "CyclingRole", "UnresponsiveRole", "StoppedDeallocated")
 _TUNNEL_STATUS_RE = re.compile(r"Tunnel connection failed: (\d{3})")
-_URL_CREDENTIALS_RE = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/@\s]+@")
 
 
 def backoff_delay(attempt, base=1.0, cap=20.0, rand=random.random):
@@ -99,8 +98,12 @@ class RateLimiter:
     """At most ``rate`` requests a second, shared by threads: each takes the next free slot and sleeps until it
     (an even spacing, so a roll's polls never arrive at the service in bursts)."""
 
+    # Sends are spaced for 90 % of the ceiling: threads and TLS add jitter between sending and arriving, and
+    # the ceiling is a promise about arrivals in any one second at the service.
+    HEADROOM = 0.9
+
     def __init__(self, rate, clock=time.monotonic, sleep=time.sleep):
-        self.interval = 1.0 / rate
+        self.interval = 1.0 / (rate * self.HEADROOM)
         self.clock = clock
         self.sleep = sleep
         self._next = 0.0
@@ -142,11 +145,6 @@ class Response:
         return self.headers.get("x-ms-request-id")
 
 
-def redact(text):
-    """``text`` without the user and password of any URL in it (proxy URLs carry them)."""
-    return _URL_CREDENTIALS_RE.sub(r"\1***@", text)
-
-
 class ExchangeFailed(Exception):
     """No HTTP answer came back.
 
@@ -155,11 +153,11 @@ class ExchangeFailed(Exception):
     """
 
     def __init__(self, cause, sent, refused=False, tls=False, proxy=None):
-        super().__init__(redact(_root_cause(cause)))
+        super().__init__(redact_credentials(_root_cause(cause)))
         self.sent = sent
         self.refused = refused
         self.tls = tls
-        self.proxy = redact(proxy) if proxy else None
+        self.proxy = redact_credentials(proxy) if proxy else None
 
 
 _phase = threading.local()
@@ -390,13 +388,13 @@ class ServiceManagementClient:
             raise TransportError("too many redirects (or one without a Location) from %s" % url)
         target = urljoin(url, location)
         if urlsplit(target).scheme.lower() != "https":
-            raise TransportError("refusing a redirect from %s to a non-https URL %s" % (url, redact(target)))
+            raise TransportError("refusing a redirect from %s to a non-https URL %s" % (url, redact_credentials(target)))
         host = _host(target)
         if host != self.endpoint_host and not any(host.endswith("." + domain) for domain in self.redirect_domains):
             trusted = " or a host in %s" % ", ".join(self.redirect_domains) if self.redirect_domains else ""
             raise TransportError(
                 "refusing a redirect from %s to %s: the management certificate is presented only to %s%s"
-                % (urlsplit(url).netloc, redact(target), self.endpoint_host, trusted))
+                % (urlsplit(url).netloc, redact_credentials(target), self.endpoint_host, trusted))
         return target
 
     @staticmethod
@@ -559,7 +557,7 @@ class _Refuse(BaseAdapter):
     """Plain http:// is never spoken: the service authenticates the certificate over TLS only."""
 
     def send(self, request, **kwargs):
-        raise ExchangeFailed(ValueError("not an https URL: %s" % redact(request.url)), sent=False, refused=True)
+        raise ExchangeFailed(ValueError("not an https URL: %s" % redact_credentials(request.url)), sent=False, refused=True)
 
     def close(self):
         pass

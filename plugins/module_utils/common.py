@@ -12,7 +12,7 @@ from ansible.module_utils.basic import AnsibleModule, env_fallback
 
 from ansible_collections.azure_classic.cloud_services.plugins.module_utils import names
 from ansible_collections.azure_classic.cloud_services.plugins.module_utils.errors import (
-    InputError, ServiceManagementError, WaitTimeoutError)
+    InputError, ServiceManagementError, WaitTimeoutError, redact_credentials)
 from ansible_collections.azure_classic.cloud_services.plugins.module_utils.waiter import Deadline
 
 CLOUD_ENDPOINTS = {
@@ -47,40 +47,65 @@ CONNECTION_ARGUMENT_SPEC = dict(
 
 WAIT_TIMEOUT_SPEC = dict(wait_timeout=dict(type="int", default=1200))
 
-_VERSION_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+# ASCII digits only, and the whole value: "\d" takes other scripts' digits and "$" a trailing newline.
+_VERSION_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_CONTROL_RE = re.compile(r"[\x00-\x20\x7f]")
+
+
+def check_management_url(url, source="management_url"):
+    """The endpoint URL, checked whole before any request: https, a host, a valid port, nothing else.
+    Credentials in it are refused (the service authenticates by certificate only) and never echoed."""
+    shown = redact_credentials(url)
+    if not isinstance(url, str) or _CONTROL_RE.search(url):
+        raise InputError("%s %r must be an https:// URL without spaces or control characters" % (source, shown))
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:  # "https://[::1", a port of 99999 or "abc"
+        raise InputError("%s %r is not a valid URL: %s" % (source, shown, exc)) from None
+    if parts.scheme.lower() != "https" or not parts.hostname:
+        raise InputError("%s %r must be an https:// URL: the service authenticates the client "
+                         "certificate over TLS only" % (source, shown))
+    if parts.username is not None or parts.password is not None:
+        raise InputError("%s %r must not carry a user or password: the service authenticates by the management "
+                         "certificate only" % (source, shown))
+    if parts.query or parts.fragment:
+        raise InputError("%s %r must not carry a query or fragment" % (source, shown))
+    if port == 0:
+        raise InputError("%s %r: port 0 is not a port" % (source, shown))
+    return url.rstrip("/")
+
 
 
 def check_connection_options(options):
     """Validate the connection options; returns them normalised. Raises InputError, sends nothing."""
     opts = dict(options)
     api_version = opts.get("api_version") or DEFAULT_API_VERSION
-    if not _VERSION_RE.match(api_version):
+    if not isinstance(api_version, str) or not _VERSION_RE.fullmatch(api_version):
         raise InputError("api_version %r is not a date like 2014-10-01" % api_version)
     if api_version < OLDEST_API_VERSION:
         raise InputError("api_version %s is too old: role-instance operations need %s or later"
                          % (api_version, OLDEST_API_VERSION))
     opts["api_version"] = api_version
     timeout = opts.get("timeout")
-    if timeout is None or not 1 <= timeout <= MAX_TIMEOUT:
-        raise InputError("timeout %r must be between 1 and %d seconds" % (timeout, MAX_TIMEOUT))
+    if not _is_int(timeout) or not 1 <= timeout <= MAX_TIMEOUT:
+        raise InputError("timeout %r must be a whole number of seconds between 1 and %d" % (timeout, MAX_TIMEOUT))
     retries = opts.get("retries")
-    if retries is None or not 0 <= retries <= MAX_RETRIES:
-        raise InputError("retries %r must be between 0 and %d" % (retries, MAX_RETRIES))
-    url = opts.get("management_url")
-    if url:
-        parts = urlsplit(url)
-        if parts.scheme.lower() != "https" or not parts.hostname:
-            raise InputError("management_url %r must be an https:// URL: the service authenticates the client "
-                             "certificate over TLS only" % url)
-        if parts.query or parts.fragment:
-            raise InputError("management_url %r must not carry a query or fragment" % url)
+    if not _is_int(retries) or not 0 <= retries <= MAX_RETRIES:
+        raise InputError("retries %r must be a whole number between 0 and %d" % (retries, MAX_RETRIES))
+    if opts.get("management_url"):
+        opts["management_url"] = check_management_url(opts["management_url"])
     if opts.get("subscription_id"):
         opts["subscription_id"] = names.check_subscription_id(opts["subscription_id"])
     return opts
 
 
+def _is_int(value):
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def check_wait_timeout(value, name="wait_timeout"):
-    if value is None or not 0 <= value <= MAX_WAIT_TIMEOUT:
+    if not _is_int(value) or not 0 <= value <= MAX_WAIT_TIMEOUT:
         raise InputError("%s %r must be between 0 and %d seconds" % (name, value, MAX_WAIT_TIMEOUT))
     return value
 
@@ -99,8 +124,11 @@ def build_client(options, warn=None):
         url = opts["management_url"]
     elif opts.get("cloud_environment"):
         url = CLOUD_ENDPOINTS[opts["cloud_environment"]]
+    elif certificate.management_url:
+        url = check_management_url(certificate.management_url,
+                                   "the management URL in publishsettings file %s" % certificate.path)
     else:
-        url = certificate.management_url or CLOUD_ENDPOINTS["AzureCloud"]
+        url = CLOUD_ENDPOINTS["AzureCloud"]
     if not opts.get("validate_certs", True) and warn:
         warn("validate_certs is false: the identity of %s is not verified, and the management certificate "
              "could be presented to an impostor" % urlsplit(url).netloc)

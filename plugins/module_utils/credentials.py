@@ -6,8 +6,9 @@
 The certificate is loaded once into the client's ``ssl.SSLContext``. A PEM file is loaded from where
 it is. Key material that has to be converted (PKCS#12, publishsettings) is written, with the key
 encrypted under a one-time password, to an anonymous in-memory file (``memfd``), or where that does not
-exist to a private directory (0700, file 0600) that is removed as soon as the context has read it; no
-key file outlives the load, whatever happens to the process afterwards.
+exist to a private directory (0700, file 0600) that is removed as soon as the context has read it. Only a
+process killed during that moment leaves the directory behind (its key still encrypted under a password that
+died with the process); the next load removes such directories.
 """
 
 from __future__ import annotations
@@ -18,9 +19,17 @@ import os
 import secrets
 import shutil
 import ssl
+import stat
 import tempfile
+import time
 
 from ansible_collections.azure_classic.cloud_services.plugins.module_utils.errors import CredentialError
+
+# Where memfd is missing, the converted key passes through <tmp>/azure_classic_key_*/client.pem.
+KEY_FOLDER_PREFIX = "azure_classic_key_"
+KEY_FILE_NAME = "client.pem"
+# A load takes milliseconds; a folder this old belongs to a process that was killed.
+STALE_AFTER = 60
 
 
 class ManagementCertificate:
@@ -126,6 +135,28 @@ def _pem(path, data, password):
     return ManagementCertificate(path, "pem", loader)
 
 
+def remove_stale_key_folders(root=None, min_age=STALE_AFTER, clock=time.time):
+    """Remove key folders that a killed load left behind: ours (owner, prefix, holding at most the key file)
+    and older than ``min_age`` seconds, so a load running at this moment in another process keeps its own."""
+    root = root or tempfile.gettempdir()
+    try:
+        entries = list(os.scandir(root))
+    except OSError:
+        return
+    for entry in entries:
+        if not entry.name.startswith(KEY_FOLDER_PREFIX):
+            continue
+        try:
+            info = entry.stat(follow_symlinks=False)
+            if (not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid()
+                    or clock() - info.st_mtime < min_age
+                    or not set(os.listdir(entry.path)) <= {KEY_FILE_NAME}):
+                continue
+            shutil.rmtree(entry.path)
+        except OSError:
+            continue
+
+
 def _load_pem_bytes(context, pem_bytes, password):
     """Load a certificate+key PEM from memory into the context, leaving nothing behind on disk."""
     memfd_create = getattr(os, "memfd_create", None)
@@ -137,9 +168,10 @@ def _load_pem_bytes(context, pem_bytes, password):
         finally:
             os.close(fd)
         return
-    private_dir = tempfile.mkdtemp(prefix="azure_classic_")  # mode 0700
+    remove_stale_key_folders()
+    private_dir = tempfile.mkdtemp(prefix=KEY_FOLDER_PREFIX)  # mode 0700
     try:
-        file_path = os.path.join(private_dir, "client.pem")
+        file_path = os.path.join(private_dir, KEY_FILE_NAME)
         fd = os.open(file_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as handle:
             handle.write(pem_bytes)

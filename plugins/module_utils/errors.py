@@ -5,6 +5,11 @@
 
 from __future__ import annotations
 
+import re
+
+# The user and password of a URL (up to its last "@", as urlsplit reads it); they never reach a message.
+_URL_CREDENTIALS_RE = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s?#]*@")
+
 # What to check, by error code, appended to the readable message.
 HINTS = {
     "ForbiddenError": "check that the management certificate is uploaded to this subscription and that "
@@ -16,6 +21,11 @@ HINTS = {
     "InternalError": "the service failed; retry later",
     "MissingOrIncorrectVersionHeader": "check api_version",
 }
+
+
+def redact_credentials(text):
+    """``text`` without the user and password of any URL in it (proxy, health and endpoint URLs may carry them)."""
+    return _URL_CREDENTIALS_RE.sub(r"\1***@", text) if isinstance(text, str) else text
 
 
 class ServiceManagementError(Exception):

@@ -155,3 +155,37 @@ def test_expired_certificate_is_refused_by_the_inventory_plugin_too(emulator, tm
                           env=emulator.env(AZURE_CERT_PATH=paths["expired"]), capture_output=True, text=True,
                           timeout=120, stdin=subprocess.DEVNULL, check=False)
     assert "expired on" in " ".join(proc.stderr.split()) and emulator.requests_made() == []
+
+
+@pytest.mark.parametrize("args,message", [
+    ({"api_version": "2014-10-01\n"}, "api_version '2014-10-01\\n' is not a date"),
+    ({"api_version": "\uff12\uff10\uff11\uff14-10-01"}, "is not a date like 2014-10-01"),
+    ({"management_url": "https://127.0.0.1:99999"}, "is not a valid URL"),
+    ({"management_url": "https://127.0.0.1:abc"}, "is not a valid URL"),
+    ({"management_url": "https://[::1"}, "is not a valid URL"),
+    ({"management_url": "https://operator:hunter2@127.0.0.1/"}, "must not carry a user or password"),
+    ({"management_url": "https://127.0.0.1/\nx"}, "without spaces or control characters"),
+], ids=["version-newline", "version-fullwidth-digits", "port-range", "port-text", "open-bracket", "credentials",
+        "newline"])
+def test_connection_options_are_checked_whole_before_any_request(emulator, args, message):
+    rc, result, out = run_adhoc(emulator, "role_instance_reimage", dict(BASE, **args))
+    assert rc != 0 and message in result.get("msg", ""), out
+    assert "Traceback" not in out and emulator.requests_made() == []
+    assert "hunter2" not in out, "a password in management_url is never echoed"
+
+
+def test_a_publishsettings_management_url_is_checked_like_management_url(emulator, tmp_path):
+    key, cert, _chain = pkcs12.load_key_and_certificates(pathlib.Path(emulator.info["pfx_path"]).read_bytes(),
+                                                         emulator.info["pfx_password"].encode())
+    blob = pkcs12.serialize_key_and_certificates(b"", key, cert, None, serialization.NoEncryption())
+    http_url = emulator.url.replace("https://", "http://", 1)
+    settings = tmp_path / "x.publishsettings"
+    settings.write_text('<PublishData><PublishProfile SchemaVersion="2.0"><Subscription ServiceManagementUrl="%s" '
+                        'Id="%s" Name="x" ManagementCertificate="%s"/></PublishProfile></PublishData>'
+                        % (http_url, emulator.subscription_id, base64.b64encode(blob).decode()))
+    rc, result, out = run_adhoc(emulator, "role_instance_reimage", BASE,
+                                env={"AZURE_CERT_PATH": str(settings), "AZURE_MANAGEMENT_URL": None})
+    assert rc != 0, out
+    assert "the management URL in publishsettings file %s" % settings in result["msg"]
+    assert "must be an https:// URL" in result["msg"] and "Traceback" not in out
+    assert emulator.requests_made() == []

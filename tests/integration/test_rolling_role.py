@@ -176,7 +176,7 @@ def test_failed_operation_stops_the_deployment_and_resume_skips_what_was_done(em
         line for line in fatal if "WebRole1_IN_1]" in line][0]
 
     before = sum(counts.values())
-    emulator.server.emulator.clear_faults()
+    emulator.server.faults.clear()
     proc = run_playbook(emulator, play(tmp_path), tmp_path, inventory=inv)
     assert proc.returncode == 0, proc.output
     again = reimaged(emulator)
@@ -222,12 +222,40 @@ def test_health_gate_url_and_tasks(emulator, tmp_path):
     assert "health check failed after round 1" in proc.output
     assert not [e for e in emulator.events("instance_status") if e["upgrade_domain"] == 2]
 
+    # A health URL may carry credentials for the check; they are used, and shown nowhere.
+    secret_url = emulator.admin.replace("://", "://gate:hunter2@", 1) + "/nope"
     proc = run_playbook(emulator, play(tmp_path, rolling_reimage_fresh=True,
-                                       rolling_reimage_health_url=emulator.admin + "/nope",
+                                       rolling_reimage_health_url=secret_url,
                                        rolling_reimage_health_timeout=1,
                                        rolling_reimage_health_validate_certs=False), tmp_path,
                         inventory=inventory(tmp_path, instances=("WebRole1_IN_0", "WebRole1_IN_1")))
     assert proc.returncode != 0 and "health gate" in proc.output and "answered 404" in proc.output
+    assert "://***@" in proc.output and "hunter2" not in proc.output
+    state_text = (tmp_path / "roll.json").read_text()
+    assert "health gate" in state_text and "hunter2" not in state_text, "the stop reason names the URL redacted"
+
+
+def test_bad_connection_and_health_url_refuse_the_roll_before_any_request(emulator, tmp_path):
+    inv = inventory(tmp_path, instances=("WebRole1_IN_0",))
+    for role_vars, message in [
+            ({"rolling_reimage_connection": {"timeout": "x"}}, "rolling_reimage_connection: "),
+            ({"rolling_reimage_connection": {"retries": [1]}}, "rolling_reimage_connection: "),
+            ({"rolling_reimage_health_url": "http://[::1"}, "health_url 'http://[::1' is not a valid URL"),
+            ({"rolling_reimage_health_url": "ftp://gate:hunter2@health.test/"},
+             "health_url 'ftp://***@health.test/' must be an http:// or https:// URL")]:
+        proc = run_playbook(emulator, play(tmp_path, **role_vars), tmp_path, inventory=inv)
+        text = " ".join(proc.output.split())
+        assert proc.returncode != 0 and message in text, proc.output
+        assert "Traceback" not in proc.output and "hunter2" not in proc.output
+        assert emulator.requests_made() == [], "nothing is sent: %s" % role_vars
+
+
+def test_connection_values_from_a_role_variable_are_converted_like_module_arguments(emulator, tmp_path):
+    proc = run_playbook(emulator, play(tmp_path, rolling_reimage_connection={"validate_certs": "no", "timeout": "30"}),
+                        tmp_path, inventory=inventory(tmp_path, instances=("WebRole1_IN_0",)), extra=["--check"])
+    assert proc.returncode == 0, proc.output
+    assert "validate_certs is false" in " ".join(proc.output.split()), "'no' is false, as it is for a module"
+    assert emulator.requests_made("POST") == []
 
 
 def test_conflict_from_an_operation_the_role_did_not_start(emulator, tmp_path):
@@ -447,7 +475,7 @@ def test_crash_while_a_reimage_waits_for_its_answer_then_rerun_sends_each_once(e
     crashed = state["instances"]["contoso-web/contoso-web-prod/webrole1_in_1"]
     # Saved at most once a second, the file may not even know the reimage was sent; it never has its id.
     assert crashed["outcome"] in ("pending", "started") and crashed["request_id"] is None, "the answer never arrived"
-    emulator.server.emulator.clear_faults()
+    emulator.server.faults.clear()
     rerun = run_playbook(emulator, play(tmp_path), tmp_path, inventory=inv)
     assert rerun.returncode == 0, rerun.output
     assert "following 1 reimage(s) an earlier run of this roll started: WebRole1_IN_1" in rerun.output

@@ -103,6 +103,26 @@ def test_pfx_with_password(tmp_path, keypair, monkeypatch, memfd):
         assert [mode for made, mode in created] == [0o700]
 
 
+def test_key_folders_left_by_a_killed_load_are_removed_and_nothing_else(tmp_path):
+    from ansible_collections.azure_classic.cloud_services.plugins.module_utils.credentials import (
+        KEY_FILE_NAME, KEY_FOLDER_PREFIX, remove_stale_key_folders)
+    stale = tmp_path / (KEY_FOLDER_PREFIX + "stale")
+    stale.mkdir(mode=0o700)
+    (stale / KEY_FILE_NAME).write_bytes(b"encrypted key")
+    running = tmp_path / (KEY_FOLDER_PREFIX + "running")  # another process is loading right now
+    running.mkdir(mode=0o700)
+    foreign = tmp_path / (KEY_FOLDER_PREFIX + "foreign")  # not what a load leaves: left alone
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("x")
+    unrelated = tmp_path / "other_folder"
+    unrelated.mkdir()
+    old = os.stat(stale).st_mtime - 3600
+    for folder in (stale, foreign, unrelated):
+        os.utime(folder, (old, old))
+    remove_stale_key_folders(str(tmp_path))
+    assert sorted(os.listdir(tmp_path)) == sorted([running.name, foreign.name, unrelated.name])
+
+
 def _publish_settings(tmp_path, subs):
     entries = []
     for sub_id, (key, cert) in subs:
@@ -170,9 +190,21 @@ def test_bad_slot_subscription_and_request_ids():
     ({"management_url": "http://management.core.windows.net"}, "must be an https://"),
     ({"api_version": "2009-10-01"}, "too old"), ({"api_version": "latest"}, "not a date"),
     ({"timeout": -1}, "timeout"), ({"timeout": 10 ** 6}, "timeout"), ({"retries": 99}, "retries"),
+    ({"timeout": "30"}, "whole number"), ({"retries": True}, "whole number"),
+    ({"api_version": 20141001}, "not a date"),
+    ({"management_url": "https://m.test:0"}, "port 0"),
+    ({"management_url": "https://user@m.test"}, "must not carry a user"),
+    ({"management_url": "https://m.test/?x=1"}, "query or fragment"),
 ])
 def test_connection_options_are_checked(options, message):
     base = {"api_version": "2014-10-01", "timeout": 60, "retries": 5}
     base.update(options)
     with pytest.raises(InputError, match=message):
         check_connection_options(base)
+
+
+def test_a_management_url_with_credentials_is_refused_without_echoing_them():
+    with pytest.raises(InputError) as caught:
+        check_connection_options({"api_version": "2014-10-01", "timeout": 60, "retries": 5,
+                                  "management_url": "https://user:p@ss@m.test/"})
+    assert "p@ss" not in str(caught.value) and "https://***@m.test/" in str(caught.value)

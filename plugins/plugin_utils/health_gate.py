@@ -1,0 +1,74 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to azure_classic.cloud_services
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The rolling roll's health gate (controller only): after each round a URL of the user's must answer with an
+accepted status before the next round starts. The URL may carry a user and password for the check itself;
+they are used, and never shown."""
+
+from __future__ import annotations
+
+import http.client
+import re
+import time
+from urllib.error import HTTPError, URLError
+from urllib.parse import urlsplit
+
+from ansible.errors import AnsibleError
+from ansible.module_utils.urls import ConnectionError as UrlsConnectionError, open_url
+
+from ansible_collections.azure_classic.cloud_services.plugins.module_utils.errors import redact_credentials
+from ansible_collections.azure_classic.cloud_services.plugins.module_utils.waiter import Deadline, wait_until
+
+# A failing health URL is asked again every 2 seconds: it is the user's own service, and a round waits on it.
+INTERVAL = 2.0
+REQUEST_TIMEOUT = 10
+_CONTROL_RE = re.compile(r"[\x00-\x20\x7f]")
+
+
+def check_url(url):
+    """``url`` if it is an http(s) URL with a host and a valid port; an AnsibleError naming the problem (with
+    any credentials hidden) before anything is sent otherwise."""
+    shown = redact_credentials(url)
+    if not isinstance(url, str) or _CONTROL_RE.search(url):
+        raise AnsibleError("health_url %r must be an http:// or https:// URL without spaces or control characters"
+                           % (shown,))
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise AnsibleError("health_url %r is not a valid URL: %s" % (shown, exc)) from None
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname or port == 0:
+        raise AnsibleError("health_url %r must be an http:// or https:// URL with a host" % (shown,))
+    return url
+
+
+def probe(url, validate_certs=True, ca_path=None):
+    """(HTTP status or None, what happened) for one GET of the health URL."""
+    try:
+        with open_url(url, method="GET", timeout=REQUEST_TIMEOUT, validate_certs=validate_certs, ca_path=ca_path,
+                      follow_redirects="safe") as response:
+            return response.status, "answered %d" % response.status
+    except HTTPError as exc:
+        return exc.code, "answered %d" % exc.code
+    except (URLError, UrlsConnectionError, OSError, http.client.HTTPException) as exc:
+        return None, "failed: %s" % exc.__class__.__name__
+
+
+def wait_healthy(url, statuses, timeout, validate_certs=True, ca_path=None, sleep=time.sleep, clock=time.monotonic):
+    """Ask at once, then every INTERVAL seconds until an accepted status or ``timeout``.
+    Returns (healthy, a sentence for the roll's log or its stop reason); neither ever shows credentials."""
+    shown = redact_credentials(url)
+    deadline = Deadline(timeout, clock=clock)
+
+    def ask():
+        return probe(url, validate_certs, ca_path)
+
+    def accepted(answer):
+        return answer[0] in statuses
+
+    answer = ask()
+    if not accepted(answer) and not deadline.expired():
+        answer = wait_until(ask, accepted, deadline, sleep=sleep, min_interval=INTERVAL, growth=0)[1]
+    if accepted(answer):
+        return True, "health gate: %s answered %d" % (shown, answer[0])
+    return False, "health gate: %s %s within %ss" % (shown, answer[1], timeout)
