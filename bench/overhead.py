@@ -25,7 +25,8 @@ from tests.helpers import ensure_collection_path  # harness put the checkout on 
 # What each module imports on top of ansible.module_utils.basic to make its request.
 IMPORTS = (
     ("ours: the client (requests, urllib3)",
-     "from ansible_collections.azure_classic.cloud_services.plugins.module_utils import actions, client"),
+     "from ansible_collections.azure_classic.cloud_services.plugins.module_utils import "
+     "_module_base, _role_instance_operations, _client"),
     ("uri: ansible.module_utils.urls", "import ansible.module_utils.urls"),
 )
 IMPORT_PROBE = ("import time\nimport ansible.module_utils.basic\nstarted = time.process_time()\n%s\n"

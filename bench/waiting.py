@@ -31,7 +31,7 @@ def polls_and_delay(emu, op_seconds):
 
 
 def schedule_ours(duration):
-    from ansible_collections.azure_classic.cloud_services.plugins.module_utils.waiter import next_interval
+    from ansible_collections.azure_classic.cloud_services.plugins.module_utils._waiter import next_interval
     t, n = 0.0, 0
     while t < duration:
         t += next_interval(t)

@@ -75,7 +75,11 @@ class EmulatorHandle:
     def env(self, **extra):
         """Environment for an ansible run: the collection on the path, connection through AZURE_* vars."""
         env = dict(os.environ)
+        # A home of the run's own (state files, ~/.ansible/tmp): the user's is never touched, even by hand.
+        home = pathlib.Path(self.info["ca_path"]).parent / "home"
+        home.mkdir(mode=0o700, exist_ok=True)
         env.update({
+            "HOME": str(home),
             "ANSIBLE_COLLECTIONS_PATH": str(ensure_collection_path()),
             "ANSIBLE_LOCALHOST_WARNING": "false", "ANSIBLE_INVENTORY_UNPARSED_WARNING": "false",
             "ANSIBLE_NOCOLOR": "1", "ANSIBLE_FORCE_COLOR": "0", "ANSIBLE_STDOUT_CALLBACK": "default",

@@ -15,14 +15,15 @@ from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
-from ansible_collections.azure_classic.cloud_services.plugins.module_utils import rollout
-from ansible_collections.azure_classic.cloud_services.plugins.module_utils.common import (
+from ansible_collections.azure_classic.cloud_services.plugins.plugin_utils import _rollout as rollout
+from ansible_collections.azure_classic.cloud_services.plugins.module_utils._connection import (
     CONNECTION_ARGUMENT_SPEC, build_client, check_wait_timeout)
-from ansible_collections.azure_classic.cloud_services.plugins.module_utils.errors import ServiceManagementError
-from ansible_collections.azure_classic.cloud_services.plugins.module_utils.client import RateLimiter
-from ansible_collections.azure_classic.cloud_services.plugins.module_utils.rollout_args import (
+from ansible_collections.azure_classic.cloud_services.plugins.module_utils._errors import AzureClassicError
+from ansible_collections.azure_classic.cloud_services.plugins.module_utils._client import RateLimiter
+from ansible_collections.azure_classic.cloud_services.plugins.module_utils._waiter import PollSchedule
+from ansible_collections.azure_classic.cloud_services.plugins.module_utils._rollout_args import (
     DEFAULT_MAX_RPS, ROLLOUT_ARGUMENT_SPEC)
-from ansible_collections.azure_classic.cloud_services.plugins.plugin_utils import health_gate, roll_report
+from ansible_collections.azure_classic.cloud_services.plugins.plugin_utils import _health_gate as health_gate, _roll_report as roll_report
 
 display = Display()
 TARGET_VARS = ("cloud_service", "deployment_slot", "deployment_name", "role_instance")
@@ -43,7 +44,7 @@ class ActionModule(ActionBase):
         del validation
         try:
             return dict(result, **self._dispatch(args, task_vars or {}))
-        except ServiceManagementError as err:
+        except AzureClassicError as err:
             result.update(failed=True, msg=err.readable(), error=err.to_dict())
             return result
 
@@ -86,12 +87,9 @@ class ActionModule(ActionBase):
         options = self._connection_options(args)
         limiter = RateLimiter(engine_options.get("max_requests_per_second") or DEFAULT_MAX_RPS)
 
-        def factory():
-            client = build_client(options, warn=display.warning)
-            client.poll_min_interval = engine_options["poll_interval"]
-            client.poll_growth = 0.05
-            client.rate_limiter = limiter
-            return client
+        def factory(min_interval=None):
+            poll = PollSchedule(min_interval or engine_options["poll_interval"], rollout.POLL_GROWTH)
+            return build_client(options, warn=display.warning, poll=poll, rate_limiter=limiter)
         return factory
 
     def _targets(self, args, task_vars):
@@ -201,8 +199,8 @@ class ActionModule(ActionBase):
         try:
             self._check_strategy()
             return self._plan(args, task_vars, check_mode)
-        except (ServiceManagementError, AnsibleError) as err:
-            message = err.readable() if isinstance(err, ServiceManagementError) else err.message
+        except (AzureClassicError, AnsibleError) as err:
+            message = err.readable() if isinstance(err, AzureClassicError) else err.message
             display.error("the roll did not start, nothing was sent: %s" % message)
             return {"changed": False, "refused": message, "rounds": 0}
 

@@ -64,7 +64,8 @@ options:
     type: int
     default: 8
 extends_documentation_fragment:
-  - azure_classic.cloud_services.connection.plugins
+  - azure_classic.cloud_services._connection.plugins
+  - azure_classic.cloud_services._connection.transport
   - constructed
   - inventory_cache
 """
@@ -101,9 +102,9 @@ from ansible.errors import AnsibleError, AnsibleParserError
 from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructable
 from ansible.utils.unsafe_proxy import wrap_var
 
-from ansible_collections.azure_classic.cloud_services.plugins.module_utils.common import CONNECTION_ARGUMENT_SPEC, build_client
-from ansible_collections.azure_classic.cloud_services.plugins.module_utils import names
-from ansible_collections.azure_classic.cloud_services.plugins.module_utils.errors import InputError, ServiceManagementError
+from ansible_collections.azure_classic.cloud_services.plugins.module_utils._connection import CONNECTION_ARGUMENT_SPEC, build_client
+from ansible_collections.azure_classic.cloud_services.plugins.module_utils import _names as names
+from ansible_collections.azure_classic.cloud_services.plugins.module_utils._errors import AzureClassicError, InputError
 
 # None of these is an Ansible reserved or internal name (role_name, for one, is both): tested.
 HOST_VARIABLES = ("cloud_service", "deployment_name", "deployment_slot", "cloud_role", "role_instance",
@@ -183,12 +184,12 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                     name = futures[future]
                     try:
                         service, details = future.result()
-                    except ServiceManagementError as err:
+                    except AzureClassicError as err:
                         failures.append((name, err))
                         continue
                     for deployment in details["deployments"] or []:
                         records.extend(instances_of(details["name"] or service, deployment))
-        except ServiceManagementError as err:
+        except AzureClassicError as err:
             raise AnsibleParserError("role_instances inventory: %s" % err.readable()) from None
         finally:
             for each in clients:

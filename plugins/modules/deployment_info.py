@@ -15,11 +15,12 @@ description:
 author:
   - Azure Classic Maintainers (@azure-classic)
 extends_documentation_fragment:
-  - azure_classic.cloud_services.deployment_address
-  - azure_classic.cloud_services.connection
-  - azure_classic.cloud_services.attributes
-  - azure_classic.cloud_services.attributes.actiongroup
-  - azure_classic.cloud_services.attributes.info_module
+  - azure_classic.cloud_services._deployment_address
+  - azure_classic.cloud_services._connection
+  - azure_classic.cloud_services._connection.transport
+  - azure_classic.cloud_services._attributes
+  - azure_classic.cloud_services._attributes.actiongroup
+  - azure_classic.cloud_services._attributes.info_module
 seealso:
   - module: azure_classic.cloud_services.role_instance_reimage
 """
@@ -131,9 +132,9 @@ role_instances:
       type: str
 """
 
-from ansible_collections.azure_classic.cloud_services.plugins.module_utils.actions import (
+from ansible_collections.azure_classic.cloud_services.plugins.module_utils._role_instance_operations import (
     ADDRESS_KWARGS, ADDRESS_SPEC, deployment_info)
-from ansible_collections.azure_classic.cloud_services.plugins.module_utils.common import ServiceManagementModule
+from ansible_collections.azure_classic.cloud_services.plugins.module_utils._module_base import ServiceManagementModule
 
 
 def main():

@@ -30,11 +30,12 @@ options:
     type: bool
     default: true
 extends_documentation_fragment:
-  - azure_classic.cloud_services.connection
-  - azure_classic.cloud_services.connection.wait
-  - azure_classic.cloud_services.attributes
-  - azure_classic.cloud_services.attributes.actiongroup
-  - azure_classic.cloud_services.attributes.info_module
+  - azure_classic.cloud_services._connection
+  - azure_classic.cloud_services._connection.transport
+  - azure_classic.cloud_services._connection.wait
+  - azure_classic.cloud_services._attributes
+  - azure_classic.cloud_services._attributes.actiongroup
+  - azure_classic.cloud_services._attributes.info_module
 seealso:
   - module: azure_classic.cloud_services.role_instance_reimage
 """
@@ -108,9 +109,9 @@ timed_out:
   type: bool
 """
 
-from ansible_collections.azure_classic.cloud_services.plugins.module_utils.actions import operation_status
-from ansible_collections.azure_classic.cloud_services.plugins.module_utils.common import (
-    WAIT_TIMEOUT_SPEC, ServiceManagementModule)
+from ansible_collections.azure_classic.cloud_services.plugins.module_utils._role_instance_operations import operation_status
+from ansible_collections.azure_classic.cloud_services.plugins.module_utils._connection import WAIT_TIMEOUT_SPEC
+from ansible_collections.azure_classic.cloud_services.plugins.module_utils._module_base import ServiceManagementModule
 
 
 def main():

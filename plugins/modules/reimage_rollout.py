@@ -161,9 +161,10 @@ options:
     description: CA bundle for the health URL.
     type: path
 extends_documentation_fragment:
-  - azure_classic.cloud_services.connection
-  - azure_classic.cloud_services.attributes
-  - azure_classic.cloud_services.attributes.actiongroup
+  - azure_classic.cloud_services._connection
+  - azure_classic.cloud_services._connection.transport
+  - azure_classic.cloud_services._attributes
+  - azure_classic.cloud_services._attributes.actiongroup
 attributes:
   check_mode:
     support: full
@@ -287,7 +288,7 @@ summary:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.azure_classic.cloud_services.plugins.module_utils.rollout_args import ROLLOUT_ARGUMENT_SPEC
+from ansible_collections.azure_classic.cloud_services.plugins.module_utils._rollout_args import ROLLOUT_ARGUMENT_SPEC
 
 
 def main():

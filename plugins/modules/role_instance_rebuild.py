@@ -23,12 +23,13 @@ description:
 author:
   - Azure Classic Maintainers (@azure-classic)
 extends_documentation_fragment:
-  - azure_classic.cloud_services.role_instance_operation
-  - azure_classic.cloud_services.deployment_address
-  - azure_classic.cloud_services.connection
-  - azure_classic.cloud_services.connection.wait
-  - azure_classic.cloud_services.attributes
-  - azure_classic.cloud_services.attributes.actiongroup
+  - azure_classic.cloud_services._role_instance_operation
+  - azure_classic.cloud_services._deployment_address
+  - azure_classic.cloud_services._connection
+  - azure_classic.cloud_services._connection.transport
+  - azure_classic.cloud_services._connection.wait
+  - azure_classic.cloud_services._attributes
+  - azure_classic.cloud_services._attributes.actiongroup
 attributes:
   check_mode:
     support: full
@@ -160,9 +161,9 @@ instance_status:
   sample: ReadyRole
 """
 
-from ansible_collections.azure_classic.cloud_services.plugins.module_utils.actions import (
+from ansible_collections.azure_classic.cloud_services.plugins.module_utils._role_instance_operations import (
     ADDRESS_KWARGS, ROLE_INSTANCE_OPERATION_SPEC, role_instance_operation)
-from ansible_collections.azure_classic.cloud_services.plugins.module_utils.common import ServiceManagementModule
+from ansible_collections.azure_classic.cloud_services.plugins.module_utils._module_base import ServiceManagementModule
 
 
 def main():

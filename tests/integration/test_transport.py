@@ -10,8 +10,8 @@ import warnings
 import pytest
 import urllib3
 
-from ansible_collections.azure_classic.cloud_services.plugins.module_utils.common import build_client
-from ansible_collections.azure_classic.cloud_services.plugins.module_utils.errors import (
+from ansible_collections.azure_classic.cloud_services.plugins.module_utils._connection import build_client
+from ansible_collections.azure_classic.cloud_services.plugins.module_utils._errors import (
     AmbiguousRequestError, ServiceManagementError, TransportError)
 from tests.helpers import ensure_collection_path, run_adhoc
 
@@ -248,8 +248,9 @@ def test_validate_certs_false_warns_once_not_per_connection(emulator):
 def test_a_pem_client_does_not_import_cryptography(emulator):
     """Start-up stays lean: a module authenticated with a PEM file does not load cryptography."""
     code = ("import sys\n"
-            "from ansible_collections.azure_classic.cloud_services.plugins.module_utils import actions, common\n"
-            "client = common.build_client({'subscription_id': sys.argv[1], 'management_certificate': sys.argv[2],\n"
+            "from ansible_collections.azure_classic.cloud_services.plugins.module_utils import "
+            "_module_base, _role_instance_operations, _connection\n"
+            "client = _connection.build_client({'subscription_id': sys.argv[1], 'management_certificate': sys.argv[2],\n"
             "    'management_url': sys.argv[3], 'ca_path': sys.argv[4], 'api_version': '2014-10-01',\n"
             "    'timeout': 10, 'retries': 0})\n"
             "assert client.list_cloud_services()\n"

@@ -3,9 +3,13 @@ import datetime
 import os
 import pathlib
 
+import tempfile
+
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
+# Importing ansible.constants creates its local temp folder (~/.ansible/tmp by default): keep it out of the home.
+os.environ.setdefault("ANSIBLE_LOCAL_TEMP", tempfile.mkdtemp(prefix="unit-ansible-tmp-"))
 
 
 def recordings_dir():

@@ -1,7 +1,7 @@
 """Host variables and group names from the real Get Deployment bodies."""
 from ansible_collections.azure_classic.cloud_services.plugins.inventory.role_instances import (
     HOST_VARIABLES, InventoryModule, instances_of, safe_group)
-from ansible_collections.azure_classic.cloud_services.plugins.module_utils import asm_xml
+from ansible_collections.azure_classic.cloud_services.plugins.module_utils import _asm_xml as asm_xml
 
 
 def test_every_recorded_paas_deployment_yields_complete_host_variables(recordings):

@@ -3,7 +3,7 @@ import re
 
 import pytest
 
-from ansible_collections.azure_classic.cloud_services.plugins.module_utils import asm_xml
+from ansible_collections.azure_classic.cloud_services.plugins.module_utils import _asm_xml as asm_xml
 
 
 def _bodies(recordings, pattern):

@@ -4,10 +4,10 @@ import ssl
 import pytest
 import requests
 
-from ansible_collections.azure_classic.cloud_services.plugins.module_utils import client as client_mod
-from ansible_collections.azure_classic.cloud_services.plugins.module_utils.errors import (
+from ansible_collections.azure_classic.cloud_services.plugins.module_utils import _client as client_mod
+from ansible_collections.azure_classic.cloud_services.plugins.module_utils._errors import (
     AmbiguousRequestError, InputError, ServiceManagementError, TransportError, WaitTimeoutError)
-from ansible_collections.azure_classic.cloud_services.plugins.module_utils.waiter import Deadline
+from ansible_collections.azure_classic.cloud_services.plugins.module_utils._waiter import Deadline
 
 SUB = "3f2b3c1e-0000-4000-8000-000000000001"
 NS = 'xmlns="http://schemas.microsoft.com/windowsazure"'
@@ -441,7 +441,7 @@ def test_the_adapter_hands_urllib3_the_context_and_loads_nothing_into_it():
 
 def test_build_client_trusts_redirects_within_the_endpoints_cloud(tmp_path, keypair):
     from cryptography.hazmat.primitives import serialization
-    from ansible_collections.azure_classic.cloud_services.plugins.module_utils.common import build_client
+    from ansible_collections.azure_classic.cloud_services.plugins.module_utils._connection import build_client
     key, cert = keypair
     path = tmp_path / "m.pem"
     path.write_bytes(cert.public_bytes(serialization.Encoding.PEM) + key.private_bytes(
@@ -462,7 +462,7 @@ def test_build_client_trusts_redirects_within_the_endpoints_cloud(tmp_path, keyp
 
 
 def test_the_rate_limiter_spaces_requests_from_every_thread_evenly():
-    from ansible_collections.azure_classic.cloud_services.plugins.module_utils.client import RateLimiter
+    from ansible_collections.azure_classic.cloud_services.plugins.module_utils._client import RateLimiter
     now = [0.0]
     slept = []
 

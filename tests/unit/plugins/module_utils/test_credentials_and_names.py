@@ -7,10 +7,10 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
 
-from ansible_collections.azure_classic.cloud_services.plugins.module_utils import names
-from ansible_collections.azure_classic.cloud_services.plugins.module_utils.common import check_connection_options
-from ansible_collections.azure_classic.cloud_services.plugins.module_utils.credentials import load_management_certificate
-from ansible_collections.azure_classic.cloud_services.plugins.module_utils.errors import CredentialError, InputError
+from ansible_collections.azure_classic.cloud_services.plugins.module_utils import _names as names
+from ansible_collections.azure_classic.cloud_services.plugins.module_utils._connection import check_connection_options
+from ansible_collections.azure_classic.cloud_services.plugins.module_utils._credentials import load_management_certificate
+from ansible_collections.azure_classic.cloud_services.plugins.module_utils._errors import CredentialError, InputError
 
 SUB = "3f2b3c1e-0000-4000-8000-000000000001"
 
@@ -104,7 +104,7 @@ def test_pfx_with_password(tmp_path, keypair, monkeypatch, memfd):
 
 
 def test_key_folders_left_by_a_killed_load_are_removed_and_nothing_else(tmp_path):
-    from ansible_collections.azure_classic.cloud_services.plugins.module_utils.credentials import (
+    from ansible_collections.azure_classic.cloud_services.plugins.module_utils._credentials import (
         KEY_FILE_NAME, KEY_FOLDER_PREFIX, remove_stale_key_folders)
     stale = tmp_path / (KEY_FOLDER_PREFIX + "stale")
     stale.mkdir(mode=0o700)

@@ -1,8 +1,8 @@
 """The polling schedule: prompt for short operations, sparing for long ones, bounded by the deadline."""
 import pytest
 
-from ansible_collections.azure_classic.cloud_services.plugins.module_utils.waiter import (
-    Deadline, next_interval, wait_until)
+from ansible_collections.azure_classic.cloud_services.plugins.module_utils._waiter import (
+    Deadline, PollSchedule, next_interval, wait_until)
 
 
 class FakeClock:
@@ -63,7 +63,7 @@ def test_an_expected_duration_saves_the_polls_before_it(duration, expected, most
     clock = FakeClock()
     start = clock.now
     done, _value, polls = wait_until(lambda: clock.now - start >= duration, bool, Deadline(600, clock=clock),
-                                     clock.sleep, min_interval=0.25, growth=0.05, expected=expected)
+                                     clock.sleep, schedule=PollSchedule(0.25, 0.05), expected=expected)
     assert done and polls <= most_polls
     assert clock.now - start - duration <= max(0.25, 0.05 * duration) + max(0, expected - duration)
 

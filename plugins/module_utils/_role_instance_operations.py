@@ -5,11 +5,11 @@
 
 from __future__ import annotations
 
-from ansible_collections.azure_classic.cloud_services.plugins.module_utils import names
-from ansible_collections.azure_classic.cloud_services.plugins.module_utils.common import (
+from ansible_collections.azure_classic.cloud_services.plugins.module_utils import _names as names
+from ansible_collections.azure_classic.cloud_services.plugins.module_utils._connection import (
     WAIT_TIMEOUT_SPEC, check_wait_timeout)
-from ansible_collections.azure_classic.cloud_services.plugins.module_utils.errors import (
-    InputError, ServiceManagementError, WaitTimeoutError)
+from ansible_collections.azure_classic.cloud_services.plugins.module_utils._errors import (
+    AzureClassicError, InputError, ServiceManagementError, WaitTimeoutError)
 
 ADDRESS_SPEC = dict(
     cloud_service=dict(type="str", required=True, aliases=["service_name"]),
@@ -95,7 +95,7 @@ def role_instance_operation(kind):
                 return
             deadline = m.deadline(wait_timeout)
             request_id = client.role_instance_operation(kind, service, instance, slot, deployment_name, deadline)
-        except ServiceManagementError as err:
+        except AzureClassicError as err:
             raise _not_found_context(err, service, slot, deployment_name, instance)
         result.update(changed=True, request_id=request_id, status="InProgress")
         if not p["wait"]:
@@ -148,7 +148,7 @@ def operation_status(m, result):
     except WaitTimeoutError as err:
         err.message = "timed out after %d seconds: operation %s is still InProgress" % (wait_timeout, request_id)
         raise
-    except ServiceManagementError as err:
+    except AzureClassicError as err:
         if err.http_status == 404:
             err.hint = "no operation %s is known to subscription %s" % (request_id, m.client.subscription_id)
         raise
@@ -164,7 +164,7 @@ def deployment_info(m, result):
     service, slot, deployment_name = check_address(m.params)
     try:
         deployment = m.client.get_deployment(service, slot, deployment_name)
-    except ServiceManagementError as err:
+    except AzureClassicError as err:
         raise _not_found_context(err, service, slot, deployment_name)
     instances = deployment.pop("role_instances")
     result.update(deployment=deployment, role_instances=instances)

@@ -27,9 +27,10 @@ except ImportError as import_error:  # reported when a client is built, as a cle
     REQUESTS_IMPORT_ERROR = import_error
     BaseAdapter = HTTPAdapter = HTTPSConnection = HTTPSConnectionPool = object
 
-from ansible_collections.azure_classic.cloud_services.plugins.module_utils.errors import (
-    AmbiguousRequestError, InputError, ServiceManagementError, TransportError, WaitTimeoutError, redact_credentials)
-from ansible_collections.azure_classic.cloud_services.plugins.module_utils.waiter import Deadline, wait_until
+from ansible_collections.azure_classic.cloud_services.plugins.module_utils._errors import (
+    AmbiguousRequestError, AzureClassicError, InputError, ServiceManagementError, TransportError, WaitTimeoutError, redact_credentials)
+from ansible_collections.azure_classic.cloud_services.plugins.module_utils._waiter import (
+    READY, Deadline, PollSchedule, instance_settled, operation_ended, wait_until)
 
 CONFLICT_HOLDER_RE = re.compile(r"x-ms-requestid\s+([0-9a-fA-F]{32})")
 REDIRECT_STATUS = (307, 308)
@@ -37,6 +38,8 @@ MAX_REDIRECTS = 5
 LOST_ANSWER_GRACE = 5.0
 # How far the controller's clock may run ahead of the service's when a lost answer's operation is looked up.
 CLOCK_SKEW = 120
+# How far past now the operation history is read, for the same reason.
+HISTORY_AHEAD = 86400
 # Connecting (TCP, proxy tunnel, TLS handshake) gets at most this long; `timeout` bounds the wait for an answer.
 CONNECT_TIMEOUT = 15
 # Connections kept per host: the rolling engine's threads (max_parallel, 10 by default) and the inventory's
@@ -44,9 +47,6 @@ CONNECT_TIMEOUT = 15
 POOL_SIZE = 16
 ROLE_OPERATIONS = {"reimage": "ReimageRoleInstance", "reboot": "RebootRoleInstance",
                    "rebuild": "RebuildRoleInstance"}
-# States a reimaged instance does not leave by itself; waiting for ReadyRole stops at them. StoppedVM is not
-# one: an instance passes through it while it is reimaged.
-NOT_RECOVERING = ("FailedStartingRole", "FailedStartingVM", "CyclingRole", "UnresponsiveRole", "StoppedDeallocated")
 _TUNNEL_STATUS_RE = re.compile(r"Tunnel connection failed: (\d{3})")
 
 
@@ -247,7 +247,7 @@ def _causes(exc):
 
 def _asm_xml():
     """The XML parsers, imported when a body is first read: a reimage with wait=false never needs them."""
-    from ansible_collections.azure_classic.cloud_services.plugins.module_utils import asm_xml
+    from ansible_collections.azure_classic.cloud_services.plugins.module_utils import _asm_xml as asm_xml
     return asm_xml
 
 
@@ -261,7 +261,8 @@ def deployment_path(service, slot=None, deployment_name=None):
 class ServiceManagementClient:
     def __init__(self, subscription_id, certificate, management_url, api_version="2014-10-01", timeout=60,
                  validate_certs=True, ca_path=None, retries=5, warn=None, sleep=time.sleep,
-                 clock=time.monotonic, use_proxy=True, redirect_domains=(), pool_size=POOL_SIZE):
+                 clock=time.monotonic, use_proxy=True, redirect_domains=(), pool_size=POOL_SIZE, poll=None,
+                 rate_limiter=None):
         if REQUESTS_IMPORT_ERROR is not None:
             raise ServiceManagementError(
                 "the Python library 'requests' is needed on the machine that runs this (%s); install it, for "
@@ -281,11 +282,10 @@ class ServiceManagementClient:
         # core.windows.net): nowhere else is trusted with the management certificate.
         self.endpoint_host = _host(self.base_url)
         self.redirect_domains = tuple(d.lower().strip(".") for d in redirect_domains)
-        # Polling profile of the waits; the rolling role tightens it to keep its schedule close to the bound.
-        self.poll_min_interval = 0.5
-        self.poll_growth = 0.1
+        # How this client's waits poll; a roll gives each deployment's client its share of the rate ceiling.
+        self.poll = poll or PollSchedule()
         # Shared by every client of one roll, so the whole roll stays under its request-rate ceiling.
-        self.rate_limiter = None
+        self.rate_limiter = rate_limiter
         # Trust comes from ca_path alone when it is given, otherwise from the system store (which honours
         # SSL_CERT_FILE and SSL_CERT_DIR). The adapter loads nothing else into the context, and verify= is
         # passed on every request, so REQUESTS_CA_BUNDLE and requests' own bundle play no part.
@@ -438,17 +438,33 @@ class ServiceManagementClient:
                 return operations
             query["ContinuationToken"] = token
 
+    def operation_history(self, service, start, result=None):
+        """The operations on ``service`` that List Subscription Operations shows since ``start`` (epoch), each
+        with ``kind`` (reimage, reboot, rebuild, or None for any other operation), ``instance`` and ``deployment``
+        (lower case, "" when absent), ``started`` (epoch, 0 when absent) and its parameters with lower-case names.
+        The one reading of the history: the lost-answer lookup and the rolling engine's resume both use it."""
+        object_id = "/%s/services/hostedservices/%s" % (self.subscription_id, service)
+        # The window's end lies far ahead: a controller clock behind the service's must not hide an operation.
+        operations = self.list_subscription_operations(start, time.time() + HISTORY_AHEAD, object_id=object_id,
+                                                       result=result)
+        kinds = {name.lower(): kind for kind, name in ROLE_OPERATIONS.items()}
+        for op in operations:
+            params = {k.lower(): v for k, v in (op.get("parameters") or {}).items() if k}
+            op.update(kind=kinds.get((op.get("name") or "").lower()), parameters=params,
+                      instance=(params.get("roleinstancename") or "").lower(),
+                      deployment=(params.get("deploymentname") or "").lower(), started=op.get("started") or 0)
+        return operations
+
     # -- waits --------------------------------------------------------------------
     def wait_for_operation(self, request_id, deadline, probe_first=False, on_poll=None, expected=None):
         """Poll Get Operation Status until the operation is no longer InProgress; raises on timeout. ``expected``:
         how long such an operation has taken so far (see waiter.wait_until)."""
         if probe_first:
             operation = self.get_operation(request_id)
-            if operation["status"] != "InProgress":
+            if operation_ended(operation):
                 return operation
-        done, operation, _polls = wait_until(lambda: self.get_operation(request_id),
-                                             lambda op: op["status"] != "InProgress", deadline, self.sleep, on_poll,
-                                             self.poll_min_interval, self.poll_growth, expected)
+        done, operation, _polls = wait_until(lambda: self.get_operation(request_id), operation_ended, deadline,
+                                             self.sleep, on_poll, self.poll, expected)
         if not done:
             raise WaitTimeoutError("operation %s was still InProgress after %d seconds" % (
                 request_id, int(deadline.seconds)), request_id=request_id, last_status=operation["status"])
@@ -464,10 +480,9 @@ class ServiceManagementClient:
             raise ServiceManagementError("role instance %s is no longer in the deployment" % instance,
                                          code="ResourceNotFound")
 
-        done, inst, _polls = wait_until(
-            probe, lambda i: i["instance_status"] in ("ReadyRole",) + NOT_RECOVERING, deadline,
-            self.sleep, None, self.poll_min_interval, self.poll_growth)
-        if done and inst["instance_status"] == "ReadyRole":
+        done, inst, _polls = wait_until(probe, lambda i: instance_settled(i["instance_status"]), deadline,
+                                        self.sleep, None, self.poll)
+        if done and inst["instance_status"] == READY:
             return inst
         if done:
             raise ServiceManagementError("role instance %s is %s and will not become ReadyRole by itself%s" % (
@@ -510,7 +525,7 @@ class ServiceManagementClient:
                         "%s; the service does not list it and the wait budget is spent, so it was not re-sent"
                         % err.message) from None
                 continue
-            except ServiceManagementError as err:
+            except AzureClassicError as err:
                 if err.code != "ConflictError":
                     raise
                 holder = CONFLICT_HOLDER_RE.search(err.message or "")
@@ -535,21 +550,15 @@ class ServiceManagementClient:
 
     def _find_started_operation(self, kind, service, instance, sent_at):
         """The request id of our operation if the service shows it started, else None."""
-        object_id = "/%s/services/hostedservices/%s" % (self.subscription_id, service)
         try:
-            # The window's end lies far ahead: a controller clock behind the service's must not hide it.
-            operations = self.list_subscription_operations(sent_at - 300, time.time() + 86400, object_id=object_id)
-        except ServiceManagementError as err:
+            operations = self.operation_history(service, sent_at - 300)
+        except AzureClassicError as err:
             raise AmbiguousRequestError(
                 "the answer to the %s request for %s was lost and the service's operation list could not be "
                 "read (%s): the operation may have started; check it before retrying" % (kind, instance, err.message),
                 code="AmbiguousRequest") from None
-        candidates = sorted(
-            (op for op in operations
-             if (op.get("name") or "").lower() == ROLE_OPERATIONS[kind].lower()
-             and (op["parameters"].get("roleInstanceName") or "").lower() == instance.lower()
-             and (op.get("started") or 0) >= sent_at - CLOCK_SKEW),
-            key=lambda op: op.get("started") or 0)
+        candidates = sorted((op for op in operations if op["kind"] == kind and op["instance"] == instance.lower()
+                             and op["started"] >= sent_at - CLOCK_SKEW), key=lambda op: op["started"])
         return candidates[-1]["request_id"] if candidates else None
 
 

@@ -23,7 +23,7 @@ import stat
 import tempfile
 import time
 
-from ansible_collections.azure_classic.cloud_services.plugins.module_utils.errors import CredentialError
+from ansible_collections.azure_classic.cloud_services.plugins.module_utils._errors import CredentialError
 
 # Where memfd is missing, the converted key passes through <tmp>/azure_classic_key_*/client.pem.
 KEY_FOLDER_PREFIX = "azure_classic_key_"

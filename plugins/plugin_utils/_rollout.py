@@ -26,17 +26,17 @@ import tempfile
 import threading
 import time
 
-from ansible_collections.azure_classic.cloud_services.plugins.module_utils import names
-from ansible_collections.azure_classic.cloud_services.plugins.module_utils.client import (
-    NOT_RECOVERING, ROLE_OPERATIONS)
-from ansible_collections.azure_classic.cloud_services.plugins.module_utils.errors import (
-    InputError, ServiceManagementError, WaitTimeoutError)
-from ansible_collections.azure_classic.cloud_services.plugins.module_utils.waiter import Deadline, wait_until
+from ansible_collections.azure_classic.cloud_services.plugins.module_utils import _names as names
+from ansible_collections.azure_classic.cloud_services.plugins.module_utils._errors import (
+    AzureClassicError, InputError, WaitTimeoutError)
+from ansible_collections.azure_classic.cloud_services.plugins.module_utils._waiter import (
+    NOT_RECOVERING, READY, Deadline, wait_until)
 
 STATE_VERSION = 2
-HISTORY_AHEAD = 86400
 SAVE_EVERY = 1.0
-READY = "ReadyRole"
+# A roll's waits grow by 5 % of the time already waited (a module's by 10 %): its learned durations place the
+# first look, and a late end is noticed sooner.
+POLL_GROWTH = 0.05
 DEFAULT_KIND = "reimage"
 # The words each operation is named with in messages, the summary and each host's outcome.
 OPERATION_WORDS = {
@@ -68,7 +68,7 @@ FAILED_OUTCOMES = frozenset(name for kind in OPERATION_WORDS for key, name in ho
                             if key in ("failed", "not"))
 
 
-class RolloutError(ServiceManagementError):
+class RolloutError(AzureClassicError):
     """The roll cannot start (preflight) or its state cannot be used."""
 
 
@@ -218,21 +218,16 @@ def _instance_key(dep_key, instance):
 def role_operation_history(client, service, since, kind=DEFAULT_KIND):
     """The latest ``kind`` operation of each role instance of ``service`` started since ``since`` (epoch),
     as {(deployment name lower, instance lower): operation}; every request id is checked before use."""
-    object_id = "/%s/services/hostedservices/%s" % (client.subscription_id, service)
-    # The end lies far ahead: a controller clock behind the service's must not hide a just-started operation.
-    operations = client.list_subscription_operations(since, _now() + HISTORY_AHEAD, object_id=object_id)
     latest = {}
-    for op in operations:
-        params = {k.lower(): v for k, v in (op.get("parameters") or {}).items() if k}
-        if (op.get("name") or "").lower() != ROLE_OPERATIONS[kind].lower() or not params.get("roleinstancename"):
+    for op in client.operation_history(service, since):
+        if op["kind"] != kind or not op["instance"]:
             continue
         try:
             op["request_id"] = names.check_request_id(op.get("request_id") or "")
         except InputError:
             # Kept, so the planner refuses instead of guessing: it is not an id that may go into a URL.
             op["bad_request_id"], op["request_id"] = op.get("request_id"), None
-        op["started"] = op.get("started") or 0
-        key = ((params.get("deploymentname") or "").lower(), params["roleinstancename"].lower())
+        key = (op["deployment"], op["instance"])
         if key not in latest or op["started"] >= latest[key]["started"]:
             latest[key] = op
     return latest
@@ -240,17 +235,14 @@ def role_operation_history(client, service, since, kind=DEFAULT_KIND):
 
 def _in_progress_holder(client, service, deployment_name, since):
     """Request id and name of an operation of any kind still running on the deployment, if the history shows one."""
-    object_id = "/%s/services/hostedservices/%s" % (client.subscription_id, service)
     try:
-        operations = client.list_subscription_operations(since, _now() + HISTORY_AHEAD, object_id=object_id,
-                                                         result="InProgress")
-    except ServiceManagementError:
+        operations = client.operation_history(service, since, result="InProgress")
+    except AzureClassicError:
         return None
     for op in operations:
-        params = {k.lower(): v for k, v in (op.get("parameters") or {}).items() if k}
-        if (params.get("deploymentname") or "").lower() in ("", deployment_name.lower()):
+        if op["deployment"] in ("", deployment_name.lower()):
             return "%s (%s%s)" % (op.get("request_id"), op.get("name") or "operation",
-                                  " of " + params["roleinstancename"] if params.get("roleinstancename") else "")
+                                  " of " + op["parameters"]["roleinstancename"] if op["instance"] else "")
     return None
 
 
@@ -282,7 +274,7 @@ class _Planner:
         try:
             return self.client.get_deployment(sample["cloud_service"], sample["deployment_slot"],
                                               sample["deployment_name"])
-        except ServiceManagementError as err:
+        except AzureClassicError as err:
             where = ("deployment %s" % sample["deployment_name"] if sample["deployment_name"]
                      else "the %s slot" % sample["deployment_slot"])
             self.problems.append("cannot read %s of cloud service %s: %s" % (
@@ -295,7 +287,7 @@ class _Planner:
             try:
                 for (dep, inst), op in role_operation_history(self.client, service, since, self.kind).items():
                     history[(service.lower(), dep, inst)] = op
-            except ServiceManagementError as err:
+            except AzureClassicError as err:
                 self.problems.append("cannot read the operation history of cloud service %s, which decides what an "
                                      "earlier run of this roll already did: %s" % (service, err.readable()))
         return history
@@ -426,7 +418,7 @@ class _Planner:
     def _status_of(self, request_id):
         try:
             return self.client.get_operation(request_id)["status"]
-        except ServiceManagementError as err:
+        except AzureClassicError as err:
             self.problems.append("cannot read operation %s that an earlier run of this roll started, so whether it "
                                  "happened is unknown: %s" % (request_id, err.readable()))
             return None
@@ -602,7 +594,7 @@ class _DeploymentRunner:
                                                                         self.options["operation_timeout"]),
                        "Timeout", instance_down=True)
             return False
-        except ServiceManagementError as err:
+        except AzureClassicError as err:
             self._fail(inst, err.readable(), err.code or "Error")
             return False
         if operation["status"] != "Succeeded":
@@ -626,7 +618,7 @@ class _DeploymentRunner:
                 self.kind, svc, inst["instance"], deployment_name=name,
                 deadline=Deadline(self.options["operation_timeout"]))
             inst["request_id"] = names.check_request_id(request_id)
-        except ServiceManagementError as err:
+        except AzureClassicError as err:
             self._fail(inst, err.readable(), err.code or "Error")
             return False
         self._save()
@@ -663,12 +655,11 @@ class _DeploymentRunner:
         timing = Timing(self.state)
         deadline = Deadline(self.options["ready_timeout"])
         try:
-            done, _value, _polls = wait_until(probe, settled, deadline, self.client.sleep, None,
-                                              self.client.poll_min_interval, self.client.poll_growth,
+            done, _value, _polls = wait_until(probe, settled, deadline, self.client.sleep, None, self.client.poll,
                                               timing.expected("recovery") if pending else None)
             if done and pending and not failed:
                 timing.learn("recovery", deadline.elapsed)
-        except ServiceManagementError as err:
+        except AzureClassicError as err:
             for inst in list(remaining.values()):
                 self._fail(inst, "could not read the instance's status: %s" % err.readable(), err.code or "Error",
                            instance_down=True)
@@ -718,8 +709,7 @@ def run_round(client_factory, state, state_file, index, say):
     roll_started = state.get("started") or _now()
 
     def work(dep_key):
-        client = client_factory()
-        client.poll_min_interval = fair_poll_interval(options, len(runners))
+        client = client_factory(fair_poll_interval(options, len(runners)))
         try:
             _DeploymentRunner(client, state, state_file, dep_key, options, say).run_batch(index, roll_started)
         finally:
@@ -741,8 +731,7 @@ def run_all_rounds(client_factory, state, state_file, say):
     roll_started = state.get("started") or _now()
 
     def work(dep_key):
-        client = client_factory()
-        client.poll_min_interval = fair_poll_interval(options, len(runners))
+        client = client_factory(fair_poll_interval(options, len(runners)))
         try:
             runner = _DeploymentRunner(client, state, state_file, dep_key, options, say)
             for index in range(len(state["deployments"][dep_key]["batches"])):

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 
-from ansible_collections.azure_classic.cloud_services.plugins.module_utils.errors import InputError
+from ansible_collections.azure_classic.cloud_services.plugins.module_utils._errors import InputError
 
 GUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 REQUEST_ID_RE = re.compile(r"^(?:[0-9a-fA-F]{32}|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})$")

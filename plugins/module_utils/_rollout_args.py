@@ -6,7 +6,7 @@ plugin and its documentation stub."""
 
 from __future__ import annotations
 
-from ansible_collections.azure_classic.cloud_services.plugins.module_utils.common import CONNECTION_ARGUMENT_SPEC
+from ansible_collections.azure_classic.cloud_services.plugins.module_utils._connection import CONNECTION_ARGUMENT_SPEC
 
 # The request-rate ceiling of one roll (requests a second); docs/performance.md says why this default.
 DEFAULT_MAX_RPS = 40

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 class ModuleDocFragment:
     # Connection options shared by every module; their argument spec is CONNECTION_ARGUMENT_SPEC in
-    # plugins/module_utils/common.py.
+    # plugins/module_utils/_connection.py.
     DOCUMENTATION = r"""
 options:
   subscription_id:
@@ -89,6 +89,12 @@ notes:
     waits for that operation to end, within the wait budget of the module, and is then sent again.
   - When the answer to a mutating request is lost, the operation is looked up with List Subscription Operations
     and adopted if the service started it; it is sent again only when the service shows no such operation.
+"""
+
+    # How requests travel, for modules and plugins alike (extended together with DOCUMENTATION or PLUGINS).
+    TRANSPORT = r"""
+options: {}
+notes:
   - HTTPS is done with C(requests), reusing kept-alive connections across requests. Through a proxy the
     connection is a C(CONNECT) tunnel, so TLS and the management certificate still go end to end with the
     service; O(ca_path) and O(validate_certs) apply to the service's certificate. A C(.netrc) file is not read
@@ -172,14 +178,6 @@ options:
     default: true
     env:
       - name: AZURE_USE_PROXY
-notes:
-  - A proxy is used through a C(CONNECT) tunnel, so TLS and the management certificate still go end to end with
-    the service. A C(.netrc) file is not read and the proxy's credentials are never shown in messages.
-  - A C(307) or C(308) redirect is followed only to the endpoint's own host or within its cloud's domain (for
-    example C(*.core.windows.net)); the management certificate is never presented to any other host.
-requirements:
-  - requests
-  - cryptography (only for PKCS#12 and publishsettings files)
 """
 
     WAIT = r"""

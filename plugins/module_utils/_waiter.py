@@ -1,7 +1,11 @@
 # -*- coding: utf-8 -*-
 # Copyright: contributors to azure_classic.cloud_services
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Waiting on a monotonic clock with a polling interval that grows with the time already waited.
+"""Waiting, in one place: the deadline, the polling schedule, the loop, and the predicates that end a wait
+(an operation no longer InProgress; an instance ReadyRole, or in a state it does not leave by itself).
+Private to this collection.
+
+The interval grows with the time already waited.
 
 Polling every max(MIN_INTERVAL, GROWTH x elapsed) notices the end of a short operation within half a
 second and of a long one within a tenth of its duration, with a number of polls that grows only with
@@ -19,6 +23,31 @@ MAX_INTERVAL = 60.0
 # With an expected duration (learned from the same roll, its median), the first poll comes when it has passed:
 # one or two polls then notice the end, where the growing schedule alone would spend a dozen.
 EXPECTED_SHARE = 1.0
+
+
+READY = "ReadyRole"
+# States a reimaged instance does not leave by itself; waiting for ReadyRole stops at them. StoppedVM is not
+# one: an instance passes through it while it is reimaged.
+NOT_RECOVERING = ("FailedStartingRole", "FailedStartingVM", "CyclingRole", "UnresponsiveRole", "StoppedDeallocated")
+
+
+def operation_ended(operation):
+    """Get Operation Status says Succeeded or Failed."""
+    return operation["status"] != "InProgress"
+
+
+def instance_settled(status):
+    """The instance is ReadyRole, or in a state that waiting longer does not change."""
+    return status == READY or status in NOT_RECOVERING
+
+
+class PollSchedule:
+    """How often a wait asks: every ``min_interval`` seconds at first, then ``growth`` times the time already
+    waited (see next_interval)."""
+
+    def __init__(self, min_interval=MIN_INTERVAL, growth=GROWTH):
+        self.min_interval = min_interval
+        self.growth = growth
 
 
 def next_interval(elapsed, min_interval=MIN_INTERVAL, growth=GROWTH, max_interval=MAX_INTERVAL):
@@ -45,18 +74,18 @@ class Deadline:
         return self.remaining <= 0
 
 
-def wait_until(probe, done, deadline, sleep=time.sleep, on_poll=None, min_interval=MIN_INTERVAL, growth=GROWTH,
-               expected=None):
+def wait_until(probe, done, deadline, sleep=time.sleep, on_poll=None, schedule=None, expected=None):
     """Call ``probe()`` until ``done(value)`` or the deadline passes.
 
     Returns ``(satisfied, value, polls)``. The first probe is made one interval after the deadline
     started, since an operation that was just accepted is never already finished, or, when the wait is
     ``expected`` to take some seconds, at EXPECTED_SHARE of them; later ones follow the growing schedule.
     """
+    schedule = schedule or PollSchedule()
     polls = 0
     value = None
     while True:
-        wait = next_interval(deadline.elapsed, min_interval, growth)
+        wait = next_interval(deadline.elapsed, schedule.min_interval, schedule.growth)
         if expected and not polls:
             wait = max(wait, EXPECTED_SHARE * expected - deadline.elapsed)
         wait = min(wait, max(deadline.remaining, 0))

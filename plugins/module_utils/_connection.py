@@ -1,19 +1,18 @@
 # -*- coding: utf-8 -*-
 # Copyright: contributors to azure_classic.cloud_services
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Connection options shared by every module and plugin, and the module base class."""
+"""Connection options shared by every module and plugin: their argument spec, their checks (before any
+request), and the client built from them. Private to this collection."""
 
 from __future__ import annotations
 
 import re
 from urllib.parse import urlsplit
 
-from ansible.module_utils.basic import AnsibleModule, env_fallback
+from ansible.module_utils.basic import env_fallback
 
-from ansible_collections.azure_classic.cloud_services.plugins.module_utils import names
-from ansible_collections.azure_classic.cloud_services.plugins.module_utils.errors import (
-    InputError, ServiceManagementError, WaitTimeoutError, redact_credentials)
-from ansible_collections.azure_classic.cloud_services.plugins.module_utils.waiter import Deadline
+from ansible_collections.azure_classic.cloud_services.plugins.module_utils import _names as names
+from ansible_collections.azure_classic.cloud_services.plugins.module_utils._errors import InputError, redact_credentials
 
 CLOUD_ENDPOINTS = {
     "AzureCloud": "https://management.core.windows.net",
@@ -89,10 +88,10 @@ def check_connection_options(options):
     opts["api_version"] = api_version
     timeout = opts.get("timeout")
     if not _is_int(timeout) or not 1 <= timeout <= MAX_TIMEOUT:
-        raise InputError("timeout %r must be a whole number of seconds between 1 and %d" % (timeout, MAX_TIMEOUT))
+        raise InputError("timeout %r must be between 1 and %d seconds, a whole number" % (timeout, MAX_TIMEOUT))
     retries = opts.get("retries")
     if not _is_int(retries) or not 0 <= retries <= MAX_RETRIES:
-        raise InputError("retries %r must be a whole number between 0 and %d" % (retries, MAX_RETRIES))
+        raise InputError("retries %r must be between 0 and %d, a whole number" % (retries, MAX_RETRIES))
     if opts.get("management_url"):
         opts["management_url"] = check_management_url(opts["management_url"])
     if opts.get("subscription_id"):
@@ -110,10 +109,11 @@ def check_wait_timeout(value, name="wait_timeout"):
     return value
 
 
-def build_client(options, warn=None):
-    """A ServiceManagementClient from validated connection options (module params or plugin options)."""
-    from ansible_collections.azure_classic.cloud_services.plugins.module_utils.client import ServiceManagementClient
-    from ansible_collections.azure_classic.cloud_services.plugins.module_utils.credentials import (
+def build_client(options, warn=None, poll=None, rate_limiter=None):
+    """A ServiceManagementClient from validated connection options (module params or plugin options); ``poll``
+    (a PollSchedule) and ``rate_limiter`` are a roll's, for its waits and its request-rate ceiling."""
+    from ansible_collections.azure_classic.cloud_services.plugins.module_utils._client import ServiceManagementClient
+    from ansible_collections.azure_classic.cloud_services.plugins.module_utils._credentials import (
         load_management_certificate)
     opts = check_connection_options(options)
     certificate = load_management_certificate(opts.get("management_certificate"), opts.get("certificate_password"),
@@ -138,47 +138,5 @@ def build_client(options, warn=None):
     return ServiceManagementClient(subscription_id, certificate, url, api_version=opts["api_version"],
                                    timeout=opts["timeout"], validate_certs=opts.get("validate_certs", True),
                                    ca_path=opts.get("ca_path"), retries=opts["retries"], warn=warn,
-                                   use_proxy=True if use_proxy is None else use_proxy, redirect_domains=domains)
-
-
-class ServiceManagementModule:
-    """AnsibleModule with the connection options, one client, and structured failures."""
-
-    def __init__(self, argument_spec, **kwargs):
-        spec = dict(CONNECTION_ARGUMENT_SPEC)
-        spec.update(argument_spec)
-        self.module = AnsibleModule(argument_spec=spec, **kwargs)
-        self.params = self.module.params
-        self.check_mode = self.module.check_mode
-        self._client = None
-
-    @property
-    def client(self):
-        if self._client is None:
-            self._client = build_client(self.params, warn=self.module.warn)
-        return self._client
-
-    def deadline(self, seconds):
-        return Deadline(seconds)
-
-    def run(self, action):
-        """Run ``action(self, result)``; it fills ``result`` as it goes, so a failure after a request was
-        accepted still reports ``changed`` and the ``request_id``. Every error becomes a clean failure."""
-        result = {"changed": False}
-        try:
-            action(self, result)
-        except WaitTimeoutError as err:
-            self._fail(err, result, timed_out=True)
-        except ServiceManagementError as err:
-            self._fail(err, result)
-        finally:
-            if self._client is not None:
-                self._client.close()
-        self.module.exit_json(**result)
-
-    def _fail(self, err, result, **extra):
-        result = dict(result, **extra)
-        if err.request_id and not result.get("request_id"):
-            result["request_id"] = err.request_id
-        result["error"] = err.to_dict()
-        self.module.fail_json(msg=err.readable(), **result)
+                                   use_proxy=True if use_proxy is None else use_proxy, redirect_domains=domains,
+                                   poll=poll, rate_limiter=rate_limiter)

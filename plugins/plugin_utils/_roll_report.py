@@ -16,7 +16,7 @@ import os
 import tempfile
 import time
 
-from ansible_collections.azure_classic.cloud_services.plugins.module_utils import rollout
+from ansible_collections.azure_classic.cloud_services.plugins.plugin_utils import _rollout as rollout
 
 CHART_WIDTH = 960
 LABEL_WIDTH = 150

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 class ModuleDocFragment:
     # The options role_instance_reimage, role_instance_reboot and role_instance_rebuild share; their body is
-    # role_instance_operation() in plugins/module_utils/actions.py.
+    # role_instance_operation() in plugins/module_utils/_role_instance_operations.py.
     DOCUMENTATION = r"""
 options:
   role_instance:

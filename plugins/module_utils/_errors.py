@@ -1,7 +1,10 @@
 # -*- coding: utf-8 -*-
 # Copyright: contributors to azure_classic.cloud_services
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Errors raised by the Service Management client; each carries one structured value for users."""
+"""The collection's errors, private to it. One root, AzureClassicError, with two branches: what was found
+before any request was sent (InputError, CredentialError) and what happened talking to the service
+(ServiceManagementError: its answer, no answer, a lost answer, a wait that ran out). Each carries one structured
+value for users (to_dict) and one sentence (readable)."""
 
 from __future__ import annotations
 
@@ -28,8 +31,8 @@ def redact_credentials(text):
     return _URL_CREDENTIALS_RE.sub(r"\1***@", text) if isinstance(text, str) else text
 
 
-class ServiceManagementError(Exception):
-    """An error from the service, or one found before any request was sent (http_status None)."""
+class AzureClassicError(Exception):
+    """Every error of the collection; http_status is None when no answer of the service is behind it."""
 
     def __init__(self, message, code=None, http_status=None, request_id=None, hint=None):
         super().__init__(message)
@@ -57,12 +60,16 @@ class ServiceManagementError(Exception):
         return text
 
 
-class InputError(ServiceManagementError):
+class InputError(AzureClassicError):
     """Bad input found locally; no request was sent."""
 
 
 class CredentialError(InputError):
     """The management certificate could not be read or used."""
+
+
+class ServiceManagementError(AzureClassicError):
+    """Talking to the service went wrong: it answered with an error, or did not answer."""
 
 
 class TransportError(ServiceManagementError):

@@ -1,8 +1,9 @@
 """The rolling reimage planner with a fake client: batching, preflight, resume, summary."""
 import pytest
 
-from ansible_collections.azure_classic.cloud_services.plugins.module_utils import rollout
-from ansible_collections.azure_classic.cloud_services.plugins.module_utils.errors import InputError
+from ansible_collections.azure_classic.cloud_services.plugins.plugin_utils import _rollout as rollout
+from ansible_collections.azure_classic.cloud_services.plugins.module_utils._client import ServiceManagementClient
+from ansible_collections.azure_classic.cloud_services.plugins.module_utils._errors import InputError
 
 OPTIONS = {"fresh": False, "batch_size": 0, "max_failures": 0, "allow_unready": False, "operation_timeout": 60,
            "ready_timeout": 60, "max_parallel": 4, "poll_interval": 0.25, "max_requests_per_second": 20, "resume_window": 3600, "roll_id": "r1"}
@@ -19,7 +20,10 @@ class FakeClient:
         self.sent = []
 
     def list_subscription_operations(self, start, end, object_id=None, result=None):
-        return [op for op in self.history if result is None or op["status"] == result]
+        return [dict(op) for op in self.history if result is None or op["status"] == result]
+
+    # The real reading of the history, over the fake list above.
+    operation_history = ServiceManagementClient.operation_history
 
     def get_operation(self, request_id):
         for op in self.history:

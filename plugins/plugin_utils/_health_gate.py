@@ -16,8 +16,8 @@ from urllib.parse import urlsplit
 from ansible.errors import AnsibleError
 from ansible.module_utils.urls import ConnectionError as UrlsConnectionError, open_url
 
-from ansible_collections.azure_classic.cloud_services.plugins.module_utils.errors import redact_credentials
-from ansible_collections.azure_classic.cloud_services.plugins.module_utils.waiter import Deadline, wait_until
+from ansible_collections.azure_classic.cloud_services.plugins.module_utils._errors import redact_credentials
+from ansible_collections.azure_classic.cloud_services.plugins.module_utils._waiter import Deadline, PollSchedule, wait_until
 
 # A failing health URL is asked again every 2 seconds: it is the user's own service, and a round waits on it.
 INTERVAL = 2.0
@@ -68,7 +68,7 @@ def wait_healthy(url, statuses, timeout, validate_certs=True, ca_path=None, slee
 
     answer = ask()
     if not accepted(answer) and not deadline.expired():
-        answer = wait_until(ask, accepted, deadline, sleep=sleep, min_interval=INTERVAL, growth=0)[1]
+        answer = wait_until(ask, accepted, deadline, sleep=sleep, schedule=PollSchedule(INTERVAL, 0))[1]
     if accepted(answer):
         return True, "health gate: %s answered %d" % (shown, answer[0])
     return False, "health gate: %s %s within %ss" % (shown, answer[1], timeout)

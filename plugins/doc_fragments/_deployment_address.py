@@ -6,7 +6,7 @@ from __future__ import annotations
 
 
 class ModuleDocFragment:
-    # How a module addresses a deployment; the argument spec is ADDRESS_SPEC in plugins/module_utils/actions.py.
+    # How a module addresses a deployment; the argument spec is ADDRESS_SPEC in plugins/module_utils/_role_instance_operations.py.
     DOCUMENTATION = r"""
 options:
   cloud_service:

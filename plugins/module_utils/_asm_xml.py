@@ -24,15 +24,19 @@ def _local(tag):
     return tag.rsplit("}", 1)[-1]
 
 
-def _root(body):
+def _root(body, expected=None):
+    """The document's root element; with ``expected``, it must be that element (namespace aside)."""
     # Imported here: a task that only sends a POST (202, empty body) never parses XML, and pays nothing for it.
     import xml.etree.ElementTree as ET
     if isinstance(body, bytes):
         body = body.decode("utf-8-sig", errors="replace")
     try:
-        return ET.fromstring(body.strip())
+        root = ET.fromstring(body.strip())
     except ET.ParseError as exc:
         raise ParseError("the response is not valid XML: %s" % exc) from None
+    if expected and _local(root.tag) != expected:
+        raise ParseError("expected %s, got %s" % (expected, _local(root.tag)))
+    return root
 
 
 def _child(elem, name):
@@ -90,9 +94,7 @@ def parse_error(body):
 
 
 def parse_operation(body):
-    root = _root(body)
-    if _local(root.tag) != "Operation":
-        raise ParseError("expected an Operation, got %s" % _local(root.tag))
+    root = _root(body, "Operation")
     error = _child(root, "Error")
     return {
         "request_id": normalize_request_id(_text(root, "ID")),
@@ -141,9 +143,7 @@ def _deployment(elem):
 
 
 def parse_deployment(body):
-    root = _root(body)
-    if _local(root.tag) != "Deployment":
-        raise ParseError("expected a Deployment, got %s" % _local(root.tag))
+    root = _root(body, "Deployment")
     return _deployment(root)
 
 
@@ -161,16 +161,12 @@ def _hosted_service(elem):
 
 
 def parse_hosted_service(body):
-    root = _root(body)
-    if _local(root.tag) != "HostedService":
-        raise ParseError("expected a HostedService, got %s" % _local(root.tag))
+    root = _root(body, "HostedService")
     return _hosted_service(root)
 
 
 def parse_hosted_services(body):
-    root = _root(body)
-    if _local(root.tag) != "HostedServices":
-        raise ParseError("expected HostedServices, got %s" % _local(root.tag))
+    root = _root(body, "HostedServices")
     return [_hosted_service(s) for s in _children(root, "HostedService")]
 
 
@@ -185,9 +181,7 @@ def utc_epoch(value):
 
 def parse_subscription_operations(body):
     """(operations, continuation_token) of a List Subscription Operations body."""
-    root = _root(body)
-    if _local(root.tag) != "SubscriptionOperationCollection":
-        raise ParseError("expected SubscriptionOperationCollection, got %s" % _local(root.tag))
+    root = _root(body, "SubscriptionOperationCollection")
     ops = []
     for elem in _children(_child(root, "SubscriptionOperations"), "SubscriptionOperation"):
         status = _child(elem, "OperationStatus")
