@@ -266,4 +266,3 @@ def _parse_since(value):
     if epoch > time.time() + 60:
         raise AnsibleError("since %s is in the future: no operation of this roll could have started after it" % text)
     return epoch
-

@@ -75,7 +75,6 @@ def check_management_url(url, source="management_url"):
     return url.rstrip("/")
 
 
-
 def check_connection_options(options):
     """Validate the connection options; returns them normalised. Raises InputError, sends nothing."""
     opts = dict(options)
