@@ -25,7 +25,7 @@ def emulator_session(tmp_path_factory):
 def emulator(emulator_session):
     """The session's emulator, with the default topology, fast timing, no faults and an empty log."""
     emu = emulator_session
-    emu.server.emulator.clear_faults()
+    emu.server.faults.clear()
     from tests.emulator import DEFAULT_TOPOLOGY
     if emu.server.emulator.topology_spec != DEFAULT_TOPOLOGY:
         emu.server.emulator.load_topology(DEFAULT_TOPOLOGY)

@@ -1,4 +1,4 @@
-"""HTTPS front end of the emulator: mutual TLS, routing, the admin API and fault injection."""
+"""HTTPS front end of the emulator: mutual TLS, routing and the admin API; faults.py injects the faults."""
 import hashlib
 import json
 import os
@@ -11,6 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from . import pki, wire
+from .faults import NO_FAULT, Faults
 from .state import Emulator, TopologyError
 
 VERSION_RE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
@@ -77,7 +78,7 @@ class Handler(BaseHTTPRequestHandler):
             pass  # trailer fields, then the blank line that ends the body
         return b"".join(body)
 
-    def _send(self, status, body=b"", headers=None, content_type="application/xml; charset=utf-8"):
+    def reply(self, status, body=b"", headers=None, content_type="application/xml; charset=utf-8"):
         if isinstance(body, str):
             body = body.encode("utf-8")
         self.send_response_only(status)
@@ -90,19 +91,12 @@ class Handler(BaseHTTPRequestHandler):
         if body:
             self.wfile.write(body)
 
-    def _drop(self):
-        self.close_connection = True
-        try:
-            self.connection.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-
     def _dispatch(self):
         try:
             body = self._read_body()
         except ValueError:  # a chunk size or Content-Length that is not a number: the framing is lost
             self.close_connection = True
-            return self._send(400, json.dumps({"error": "unreadable request body"}), content_type="application/json")
+            return self.reply(400, json.dumps({"error": "unreadable request body"}), content_type="application/json")
         split = urlsplit(self.path)
         if split.path.startswith("/_emulator/") or split.path == "/_emulator":
             return self._admin(split, body)
@@ -118,10 +112,9 @@ class Handler(BaseHTTPRequestHandler):
                 emu.load_topology(payload)
                 result = {"subscription_id": emu.subscription_id}
             elif route == ("POST", "/_emulator/faults"):
-                emu.add_fault(payload)
-                result = {"faults": len(emu.faults)}
+                result = {"faults": self.server.faults.add(payload)}
             elif route == ("DELETE", "/_emulator/faults"):
-                emu.clear_faults()
+                self.server.faults.clear()
                 result = {"faults": 0}
             elif route == ("POST", "/_emulator/timing"):
                 emu.set_timing(payload.get("operation_seconds"), payload.get("recovery_seconds"),
@@ -143,79 +136,33 @@ class Handler(BaseHTTPRequestHandler):
                 result = {"subscription_id": emu.subscription_id, "operation_seconds": emu.operation_seconds,
                           "recovery_seconds": emu.recovery_seconds}
             else:
-                return self._send(404, json.dumps({"error": "no such admin route"}), content_type="application/json")
+                return self.reply(404, json.dumps({"error": "no such admin route"}), content_type="application/json")
         except (ValueError, TypeError, KeyError, TopologyError) as exc:
-            return self._send(400, json.dumps({"error": str(exc)}), content_type="application/json")
-        return self._send(200, json.dumps(result), content_type="application/json")
+            return self.reply(400, json.dumps({"error": str(exc)}), content_type="application/json")
+        return self.reply(200, json.dumps(result), content_type="application/json")
 
     # -- management API -------------------------------------------------------------
     def _management(self, split):
         emu = self.emulator
         emu.advance()
         target = split.path + ("?" + split.query if split.query else "")
-        action = emu.match_fault(self.command, target) if self.server.faults_enabled else None
+        fault = self.server.faults.match(self.command, target) if self.server.injects_faults else NO_FAULT
         request_id = wire.new_request_id()
         now = time.time()
         headers = {"Cache-Control": "no-cache", "Date": wire.http_date(now), "Server": wire.SERVER_HEADER,
                    "x-ms-servedbyregion": REGION, "x-ms-request-id": request_id,
                    "Strict-Transport-Security": "max-age=31536000; includeSubDomains"}
-        if action:
-            if "drop" in action and action["drop"] == "before":
-                emu.log_request(now, self.command, split.path, split.query, None, None, dropped="before")
-                return self._drop()
-            if "redirect" in action:
-                location = "https://127.0.0.1:%d%s" % (self.server.redirect_port, target)
-                emu.log_request(now, self.command, split.path, split.query, 307, None)
-                # The recorded 307s carry no Cache-Control and no request id.
-                return self._send(307, wire.REDIRECT_BODY, {
-                    "Date": wire.http_date(now), "Location": location, "Server": "Microsoft-HTTPAPI/2.0"})
-            if "status" in action:
-                status = int(action["status"])
-                code = action.get("code") or wire.CODE_FOR_STATUS.get(status, "InternalError")
-                message = action.get("message")
-                if code == "ConflictError" and not message:
-                    message = self._injected_conflict_message(split, action, now)
-                emu.log_request(now, self.command, split.path, split.query, status, request_id)
-                return self._send(status, wire.error(code, message), headers)
-        try:
-            status, body, extra = self._route(split, request_id, action or {})
-        except ApiError as err:
-            status, body, extra = err.status, wire.error(err.code, err.message), {}
-        headers.update(extra)
-        dropped = "after" if action and action.get("drop") == "after" else None
-        emu.log_request(now, self.command, split.path, split.query, status, request_id, dropped=dropped)
-        if action and "delay" in action:
-            time.sleep(float(action["delay"]))  # a slow answer: the request was processed, the reply is late
-        if dropped:
-            return self._drop()
-        return self._send(status, body, headers)
-
-    def _injected_conflict_message(self, split, action, now):
-        """The text of an injected 409: by default the recorded one, naming an operation a client can poll (the
-        deployment's real lock holder if it has one, else another client's operation made up for the purpose)."""
-        if str(action.get("conflict_text", "2015")) == "2014":
-            return wire.CONFLICT_2014
-        emu = self.emulator
-        with emu.lock:
-            dep = self._deployment_for_path(split.path)
-            holder = dep["lock"] if dep is not None and dep["lock"] else None
-            if holder is None:
-                holder = wire.new_request_id()
-                emu.foreign_operation(holder, now)
-        return wire.conflict_message(holder)
-
-    def _deployment_for_path(self, path):
-        parts = [unquote(p) for p in path.strip("/").split("/")]
-        if len(parts) < 6 or parts[1:3] != ["services", "hostedservices"]:
-            return None
-        svc = self.emulator.service(parts[3])
-        if svc is None:
-            return None
-        if parts[4].lower() == "deploymentslots":
-            return self.emulator.deployment_by_slot(svc, parts[5])
-        if parts[4].lower() == "deployments":
-            return self.emulator.deployment_by_name(svc, parts[5])
-        return None
+        answer = fault.answer_instead(split.path, target, now, request_id, headers)
+        if answer is None:
+            try:
+                status, body, extra = self._route(split, request_id, fault)
+            except ApiError as err:
+                status, body, extra = err.status, wire.error(err.code, err.message), {}
+            headers.update(extra)
+            answer = status, body, headers, request_id
+        status, body, headers, logged_request_id = answer
+        emu.log_request(now, self.command, split.path, split.query, status, logged_request_id, dropped=fault.dropped)
+        fault.deliver(self, status, body, headers)
 
     def _check_auth(self, subscription):
         der = self.connection.getpeercert(binary_form=True)
@@ -230,7 +177,7 @@ class Handler(BaseHTTPRequestHandler):
         if not match or version < minimum:
             raise ApiError(400, "MissingOrIncorrectVersionHeader")
 
-    def _route(self, split, request_id, action):
+    def _route(self, split, request_id, fault):
         emu = self.emulator
         parts = [unquote(p) for p in split.path.strip("/").split("/")]
         query = {k.lower(): v[-1] for k, v in parse_qs(split.query, keep_blank_values=True).items()}
@@ -250,7 +197,7 @@ class Handler(BaseHTTPRequestHandler):
                     return self._read_service(rest[2:], query)
             elif self.command == "POST":
                 if rest[:2] == ["services", "hostedservices"] and len(rest) == 7 and rest[5] == "roleinstances":
-                    return self._role_operation(rest[2:], query, request_id, thumb, action)
+                    return self._role_operation(rest[2:], query, request_id, thumb, fault)
                 if rest[:2] == ["services", "hostedservices"] and len(rest) >= 3:
                     self._check_version(READ_MIN_VERSION)
                     raise ApiError(400, "BadRequest", "The requested operation is not supported.")
@@ -291,7 +238,7 @@ class Handler(BaseHTTPRequestHandler):
             return 200, wire.deployment(*emu.deployment_view(dep)), {}
         raise _not_found("The resource was not found.")
 
-    def _role_operation(self, rest, query, request_id, thumb, action):
+    def _role_operation(self, rest, query, request_id, thumb, fault):
         emu = self.emulator
         comp = query.get("comp", "").lower()
         if comp not in ROLE_OPERATIONS:
@@ -308,10 +255,8 @@ class Handler(BaseHTTPRequestHandler):
             raise _not_found("Role instance name is not valid.")
         if dep["lock"] is not None:
             raise ApiError(409, "ConflictError", wire.conflict_message(dep["lock"]))
-        fail = action.get("fail_operation")
         emu.start_role_operation(comp, dep, inst, request_id, thumb, self.client_address[0],
-                                 fail=(fail.get("code", "InternalError"), fail.get("message", "")) if fail else None,
-                                 stuck=bool(action.get("stuck")))
+                                 **fault.operation_outcome())
         return 202, b"", {}
 
     def _operation_status(self, raw_id):
@@ -351,12 +296,12 @@ class TLSServer(ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 512
 
-    def __init__(self, address, context, emulator, registered, faults_enabled):
+    def __init__(self, address, context, emulator, registered, faults, injects_faults):
         self.ssl_context = context
         self.emulator = emulator
         self.registered = registered
-        self.faults_enabled = faults_enabled
-        self.redirect_port = None
+        self.faults = faults
+        self.injects_faults = injects_faults
         super().__init__(address, Handler)
 
     def finish_request(self, request, client_address):
@@ -388,7 +333,7 @@ def _server_context(manifest):
 
 
 class EmulatorServer:
-    """Owns the state, the main listener, the redirect target listener and the ticker thread."""
+    """Owns the state, the armed faults, the main listener, the redirect target listener and the ticker thread."""
 
     def __init__(self, workdir, port=0, topology=None, operation_seconds=2.0, recovery_seconds=2.0,
                  host="127.0.0.1"):
@@ -398,9 +343,11 @@ class EmulatorServer:
         self.manifest = pki.ensure_pki(self.workdir, self.emulator.subscription_id)
         context = _server_context(self.manifest)
         registered = set(self.manifest["registered_thumbprints"])
-        self.httpd = TLSServer((host, port), context, self.emulator, registered, True)
-        self.redirect_httpd = TLSServer((host, 0), context, self.emulator, registered, False)
-        self.httpd.redirect_port = self.redirect_httpd.server_address[1]
+        self.faults = Faults(self.emulator)
+        self.httpd = TLSServer((host, port), context, self.emulator, registered, self.faults, True)
+        # The redirect target shares the armed faults (its admin API arms them too) but never injects them.
+        self.redirect_httpd = TLSServer((host, 0), context, self.emulator, registered, self.faults, False)
+        self.faults.redirect_port = self.redirect_httpd.server_address[1]
         self.port = self.httpd.server_address[1]
         self.management_url = "https://127.0.0.1:%d" % self.port
         self._stop = threading.Event()

@@ -1,4 +1,4 @@
-"""The emulated subscription: topology, asynchronous operations, deployment locks, faults and the event log.
+"""The emulated subscription: topology, asynchronous operations, deployment locks and the event log.
 
 Time-driven changes (an operation ending, an instance recovering) are kept in a schedule and applied in
 order, at their scheduled time, by ``advance()``; every request calls it first and a ticker thread calls it
@@ -7,7 +7,6 @@ in between, so the event log and the availability figures carry exact transition
 import copy
 import heapq
 import itertools
-import re
 import threading
 import time
 import uuid
@@ -185,50 +184,12 @@ def build_topology(spec):
     return subscription, services
 
 
-class Fault:
-    ACTIONS = ("status", "redirect", "drop", "delay", "fail_operation", "stuck")
-    STATUS_OPTIONS = {"code", "message", "conflict_text"}
-
-    def __init__(self, spec):
-        action = spec.get("action")
-        kinds = [k for k in (action if isinstance(action, dict) else ()) if k in self.ACTIONS]
-        if len(kinds) != 1:
-            raise ValueError("action must be one of %s" % ", ".join(self.ACTIONS))
-        allowed = {kinds[0]} | (self.STATUS_OPTIONS if kinds[0] == "status" else set())
-        if set(action) - allowed:
-            raise ValueError("unknown keys in a %s action: %s" % (kinds[0], ", ".join(sorted(set(action) - allowed))))
-        if "conflict_text" in action and str(action["conflict_text"]) not in ("2014", "2015"):
-            raise ValueError("conflict_text must be 2015 (names the operation holding the lock) or 2014")
-        if "drop" in action and action["drop"] not in ("before", "after"):
-            raise ValueError("drop must be 'before' or 'after'")
-        self.method = (spec.get("method") or "*").upper()
-        self.pattern = re.compile(spec.get("path") or ".*")
-        self.skip = int(spec.get("skip", 0))
-        self.times = int(spec.get("times", 1))
-        self.action = action
-        self.seen = 0
-        self.acted = 0
-        self.spec = spec
-
-    def match(self, method, target):
-        if self.acted >= self.times or (self.method != "*" and self.method != method):
-            return False
-        if not self.pattern.search(target):
-            return False
-        self.seen += 1
-        if self.seen <= self.skip:
-            return False
-        self.acted += 1
-        return True
-
-
 class Emulator:
     def __init__(self, topology=None, operation_seconds=2.0, recovery_seconds=2.0):
         self.lock = threading.RLock()
         self.operation_seconds = float(operation_seconds)
         self.recovery_seconds = float(recovery_seconds)
         self.list_page_size = 100
-        self.faults = []
         self.load_topology(topology or DEFAULT_TOPOLOGY)
 
     # -- topology and reset -------------------------------------------------
@@ -415,21 +376,3 @@ class Emulator:
             page = matched[offset:offset + self.list_page_size]
             next_token = str(offset + len(page)) if offset + len(page) < len(matched) else None
             return [dict(op) for op in page], next_token
-
-    # -- faults -------------------------------------------------------------------
-    def add_fault(self, spec):
-        fault = Fault(spec)
-        with self.lock:
-            self.faults.append(fault)
-        return fault
-
-    def clear_faults(self):
-        with self.lock:
-            self.faults = []
-
-    def match_fault(self, method, target):
-        with self.lock:
-            for fault in self.faults:
-                if fault.match(method, target):
-                    return fault.action
-        return None

@@ -125,7 +125,7 @@ def test_admin_reads_chunked_bodies(emulator):
                              headers={"Content-Type": "application/json"})
     assert response.request.headers.get("Transfer-Encoding") == "chunked"
     assert response.status_code == 200 and response.json() == {"faults": 1}
-    assert emulator.server.emulator.faults[0].action == {"status": 503}
+    assert emulator.server.faults.armed[0].action == {"status": 503}
     # the connection stays usable: the chunked body was read to its end
     session = requests.Session()
     for attempt in range(2):  # pylint: disable=unused-variable

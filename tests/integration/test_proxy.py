@@ -167,7 +167,7 @@ def test_a_redirect_through_the_proxy_reaches_the_second_listener(emulator, prox
     emulator.fault(method="GET", path="deploymentslots/production$", times=1, action={"redirect": True})
     rc, result, out = run_adhoc(emulator, "deployment_info", INFO, env=proxy_env(proxy.url()))
     assert rc == 0 and result["deployment"]["name"] == "contoso-web-prod", out
-    second = "127.0.0.1:%d" % emulator.server.httpd.redirect_port
+    second = "127.0.0.1:%d" % emulator.server.redirect_httpd.server_address[1]
     assert proxy.connects == [emulator_target(emulator), second]
 
 
