@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh machine: bash scripts/test.sh
 # Sets up .venv/, .venv-oldest/ and .venv-importer/ (galaxy-importer) inside the checkout, then runs, in order: ansible-test sanity and
-# units, ansible-lint, the changelog lint, the docs lint and site build, the emulator's tests, the unit tests and the integration tests
+# units, ansible-lint, the changelog lint, the docs lint and site build, the emulator's tests, the unit tests and the end-to-end tests
 # (real ansible against the emulator; the built tarball through galaxy-importer) on the newest ansible-core we claim, the molecule scenario, and the
-# integration tests again on the oldest. Set QUICK=1 to skip ansible-test sanity (the slowest step) while iterating.
+# end-to-end tests again on the oldest. Set QUICK=1 to skip ansible-test sanity (the slowest step) while iterating.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -53,8 +53,8 @@ antsibull-changelog lint
 step "docs: antsibull-docs lint and the HTML docs site"
 bash scripts/build-docs.sh
 
-step "pytest: emulator, unit and integration tests (ansible-core $(python -c 'import ansible; print(ansible.__version__)'))"
-python -m pytest -q -n 2 -p no:cacheprovider tests/emulator_tests tests/unit tests/integration tests/reliability
+step "pytest: emulator, unit and end-to-end tests (ansible-core $(python -c 'import ansible; print(ansible.__version__)'))"
+python -m pytest -q -n 2 -p no:cacheprovider tests/emulator_tests tests/unit tests/e2e tests/reliability
 
 step "molecule: the rolling_reimage role against the emulator"
 # Forget state from an earlier run of this checkout path (it would skip prepare, which starts the emulator).
@@ -64,8 +64,8 @@ molecule test
 # the checkout in a later run.
 rm -rf "$HOME/.ansible/collections/ansible_collections/azure_classic"
 
-step "pytest: integration tests on the oldest ansible-core claimed"
-PATH="$root/.venv-oldest/bin:$PATH" .venv-oldest/bin/python -m pytest -q -n 2 -p no:cacheprovider tests/integration
+step "pytest: unit and end-to-end tests on the oldest ansible-core claimed"
+PATH="$root/.venv-oldest/bin:$PATH" .venv-oldest/bin/python -m pytest -q -n 2 -p no:cacheprovider tests/unit tests/e2e
 step "the user's home is as it was"
 if [ "$(home_snapshot)" != "$home_before" ]; then
   echo "the test suite changed $real_home/.ansible or $real_home/.cache/molecule:" >&2

@@ -1,4 +1,4 @@
-"""Test helpers shared by the emulator, unit and integration suites (not shipped)."""
+"""Test helpers shared by the emulator, unit and end-to-end suites (not shipped)."""
 import json
 import os
 import pathlib

@@ -1,6 +1,6 @@
 """The reimage_rollout action's own contract: each step's result, the strategy check, plan refusals (nothing built,
 nothing sent), rolling_reimage_connection checking, check mode. The engine and the client are stubs here; the
-end-to-end suite (tests/integration) runs a real roll against the emulator."""
+end-to-end suite (tests/e2e) runs a real roll against the emulator."""
 from types import SimpleNamespace
 from unittest import mock
 

@@ -1,5 +1,5 @@
 """Each module's main(): its arguments, check mode, fire-and-forget, failures turned into results, no_log. The
-client is a stub; the end-to-end suite (tests/integration) runs the real one against the emulator."""
+client is a stub; the end-to-end suite (tests/e2e) runs the real one against the emulator."""
 import pytest
 
 from ansible_collections.azure_classic.cloud_services.plugins.module_utils._errors import (

@@ -44,7 +44,7 @@ def test_tarball_holds_only_what_users_need(tarball):
                    "requirements.txt", "bindep.txt", "extensions/awx/credential_type.yml", "README.md",
                    "roles/rolling_reimage/README.md", "LICENSES/GPL-3.0-or-later.txt",
                    # Shipped on purpose: for most users the emulator is the only endpoint to rehearse against.
-                   "tests/emulator/__main__.py", "tests/emulator/state.py"):
+                   "tests/emulator/__main__.py", "tests/emulator/state.py", "tests/emulator/faults.py"):
         assert needed in names, needed
     for unwanted in (".venv", ".venv-oldest", "tests/output", ".pytest_cache", "__pycache__", ".git/", ".ci/",
                      "bench/", "collections/", "tests/sanity/ignore-"):
