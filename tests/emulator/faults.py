@@ -20,6 +20,8 @@ class Fault:
     STATUS_OPTIONS = {"code", "message", "conflict_text"}
 
     def __init__(self, spec):
+        if not isinstance(spec, dict):
+            raise ValueError("a fault is a JSON object")
         action = spec.get("action")
         kinds = [k for k in (action if isinstance(action, dict) else ()) if k in self.ACTIONS]
         if len(kinds) != 1:
@@ -32,7 +34,10 @@ class Fault:
         if "drop" in action and action["drop"] not in ("before", "after"):
             raise ValueError("drop must be 'before' or 'after'")
         self.method = (spec.get("method") or "*").upper()
-        self.pattern = re.compile(spec.get("path") or ".*")
+        try:
+            self.pattern = re.compile(spec.get("path") or ".*")
+        except re.error as exc:
+            raise ValueError("path is not a regular expression: %s" % exc) from None
         self.skip = int(spec.get("skip", 0))
         self.times = int(spec.get("times", 1))
         self.action = action

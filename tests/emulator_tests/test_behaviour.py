@@ -57,6 +57,14 @@ def test_status_fault_with_skip_and_times(api, emulator):
                                 "Please retry the request.</Message></Error>")
 
 
+def test_a_bad_fault_payload_is_refused_and_the_admin_api_goes_on(emulator):
+    import requests
+    for payload in ([{"action": {"status": 503}}], {"path": "(", "action": {"status": 503}}):
+        answer = requests.post(emulator.admin + "/faults", json=payload, verify=emulator.info["ca_path"], timeout=30)
+        assert answer.status_code == 400, answer.text
+    assert emulator.fault(action={"status": 503})["faults"] == 1
+
+
 def test_redirect_goes_to_a_second_listener_that_serves_normally(api, emulator):
     emulator.fault(method="POST", path="comp=reimage", action={"redirect": True})
     response = api.reimage()
