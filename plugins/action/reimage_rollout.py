@@ -151,8 +151,9 @@ class ActionModule(ActionBase):
             return {"changed": False, "skipped": True, "msg": "check mode: the %s step sends nothing" % step}
         state_file, state = self._load(args)
         if step in ("round", "rounds"):
-            if step == "round" and args.get("round") is None:
-                raise AnsibleError("round is required with step=round")
+            if step == "round" and not (isinstance(args.get("round"), int) and 0 <= args["round"] < state["rounds"]):
+                raise AnsibleError("round must be 0 to %d with step=round (the plan has %d rounds), not %r"
+                                   % (state["rounds"] - 1, state["rounds"], args.get("round")))
             if args.get("health_url"):
                 health_gate.check_url(args["health_url"])
             factory = self._client_factory(args, state["options"])

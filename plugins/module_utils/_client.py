@@ -27,6 +27,7 @@ except ImportError as import_error:  # reported when a client is built, as a cle
     REQUESTS_IMPORT_ERROR = import_error
     BaseAdapter = HTTPAdapter = HTTPSConnection = HTTPSConnectionPool = object
 
+from ansible_collections.azure_classic.cloud_services.plugins.module_utils import _names as names
 from ansible_collections.azure_classic.cloud_services.plugins.module_utils._errors import (
     AmbiguousRequestError, AzureClassicError, InputError, ServiceManagementError, TransportError, WaitTimeoutError, redact_credentials)
 from ansible_collections.azure_classic.cloud_services.plugins.module_utils._waiter import (
@@ -264,7 +265,7 @@ class ServiceManagementClient:
                  clock=time.monotonic, use_proxy=True, redirect_domains=(), pool_size=POOL_SIZE, poll=None,
                  rate_limiter=None):
         if REQUESTS_IMPORT_ERROR is not None:
-            raise ServiceManagementError(
+            raise InputError(
                 "the Python library 'requests' is needed on the machine that runs this (%s); install it, for "
                 "example with pip install -r requirements.txt from the collection" % REQUESTS_IMPORT_ERROR,
                 code="MissingLibrary")
@@ -419,7 +420,8 @@ class ServiceManagementClient:
         return _asm_xml().parse_deployment(self.request("GET", deployment_path(service, slot, deployment_name)).body)
 
     def get_operation(self, request_id):
-        operation = _asm_xml().parse_operation(self.request("GET", "/operations/%s" % request_id).body)
+        operation = _asm_xml().parse_operation(
+            self.request("GET", "/operations/%s" % quote(request_id, safe="")).body)
         operation["request_id"] = operation["request_id"] or request_id
         return operation
 
@@ -458,7 +460,7 @@ class ServiceManagementClient:
     # -- waits --------------------------------------------------------------------
     def wait_for_operation(self, request_id, deadline, probe_first=False, on_poll=None, expected=None):
         """Poll Get Operation Status until the operation is no longer InProgress; raises on timeout. ``expected``:
-        how long such an operation has taken so far (see waiter.wait_until)."""
+        how long such an operation has taken so far (see _waiter.wait_until)."""
         if probe_first:
             operation = self.get_operation(request_id)
             if operation_ended(operation):
@@ -546,7 +548,7 @@ class ServiceManagementClient:
             if not response.request_id:
                 raise ServiceManagementError("the service accepted the %s request but sent no x-ms-request-id"
                                              % kind, code="MissingRequestId", http_status=response.status)
-            return response.request_id.lower()
+            return _service_request_id(response.request_id)
 
     def _find_started_operation(self, kind, service, instance, sent_at):
         """The request id of our operation if the service shows it started, else None."""
@@ -570,6 +572,15 @@ class _Refuse(BaseAdapter):
 
     def close(self):
         pass
+
+
+def _service_request_id(value):
+    """The x-ms-request-id of an accepted request, checked before it goes into a Get Operation Status URL."""
+    try:
+        return names.check_request_id(value)
+    except InputError:
+        raise ServiceManagementError("the service accepted the request but its x-ms-request-id %r is not an "
+                                     "operation id" % value[:80], code="BadRequestId") from None
 
 
 def _host(url):

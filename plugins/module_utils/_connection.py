@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 from ansible.module_utils.basic import env_fallback
 
 from ansible_collections.azure_classic.cloud_services.plugins.module_utils import _names as names
-from ansible_collections.azure_classic.cloud_services.plugins.module_utils._errors import InputError, redact_credentials
+from ansible_collections.azure_classic.cloud_services.plugins.module_utils._errors import InputError
 
 CLOUD_ENDPOINTS = {
     "AzureCloud": "https://management.core.windows.net",
@@ -48,31 +48,12 @@ WAIT_TIMEOUT_SPEC = dict(wait_timeout=dict(type="int", default=1200))
 
 # ASCII digits only, and the whole value: "\d" takes other scripts' digits and "$" a trailing newline.
 _VERSION_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-_CONTROL_RE = re.compile(r"[\x00-\x20\x7f]")
 
 
 def check_management_url(url, source="management_url"):
     """The endpoint URL, checked whole before any request: https, a host, a valid port, nothing else.
     Credentials in it are refused (the service authenticates by certificate only) and never echoed."""
-    shown = redact_credentials(url)
-    if not isinstance(url, str) or _CONTROL_RE.search(url):
-        raise InputError("%s %r must be an https:// URL without spaces or control characters" % (source, shown))
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError as exc:  # "https://[::1", a port of 99999 or "abc"
-        raise InputError("%s %r is not a valid URL: %s" % (source, shown, exc)) from None
-    if parts.scheme.lower() != "https" or not parts.hostname:
-        raise InputError("%s %r must be an https:// URL: the service authenticates the client "
-                         "certificate over TLS only" % (source, shown))
-    if parts.username is not None or parts.password is not None:
-        raise InputError("%s %r must not carry a user or password: the service authenticates by the management "
-                         "certificate only" % (source, shown))
-    if parts.query or parts.fragment:
-        raise InputError("%s %r must not carry a query or fragment" % (source, shown))
-    if port == 0:
-        raise InputError("%s %r: port 0 is not a port" % (source, shown))
-    return url.rstrip("/")
+    return names.check_url(url, source).rstrip("/")
 
 
 def check_connection_options(options):

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import re
 
-# The user and password of a URL (up to its last "@", as urlsplit reads it); they never reach a message.
-_URL_CREDENTIALS_RE = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s?#]*@")
+# The user and password of a URL: everything up to its last "@" (a password may hold an unencoded "/", "?"
+# or "#"); hiding too much of a URL in a message costs nothing, showing a password does.
+_URL_CREDENTIALS_RE = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)\S*@")
 
 # What to check, by error code, appended to the readable message.
 HINTS = {
@@ -61,7 +62,7 @@ class AzureClassicError(Exception):
 
 
 class InputError(AzureClassicError):
-    """Bad input found locally; no request was sent."""
+    """A problem found locally (bad input, a missing library); no request was sent."""
 
 
 class CredentialError(InputError):

@@ -6,8 +6,9 @@
 from __future__ import annotations
 
 import re
+from urllib.parse import urlsplit
 
-from ansible_collections.azure_classic.cloud_services.plugins.module_utils._errors import InputError
+from ansible_collections.azure_classic.cloud_services.plugins.module_utils._errors import InputError, redact_credentials
 
 GUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 REQUEST_ID_RE = re.compile(r"^(?:[0-9a-fA-F]{32}|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})$")
@@ -63,3 +64,37 @@ def check_request_id(value):
     if not isinstance(value, str) or not REQUEST_ID_RE.match(value.strip()):
         raise InputError("request_id %s is not an operation id: expected 32 hex digits or a GUID" % _describe(value))
     return value.strip().replace("-", "").lower()
+
+
+_URL_CONTROL_RE = re.compile(r"[\x00-\x20\x7f]")
+
+
+def check_url(url, what, schemes=("https",), credentials=False):
+    """``url`` checked whole before anything is sent: one of ``schemes``, a host, a valid port, no control
+    characters or spaces, no query or fragment unless it is an http(s) URL of the user's own service
+    (``credentials`` true: a user and password are allowed there, and used). Messages never show credentials."""
+    shown = redact_credentials(url)
+    wanted = " or ".join("%s://" % scheme for scheme in schemes)
+    if not isinstance(url, str) or _URL_CONTROL_RE.search(url):
+        raise InputError("%s %r must be an %s URL without spaces or control characters" % (what, shown, wanted))
+    authority = url.split("://", 1)[-1].split("/", 1)[0]
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:  # "https://[::1", a port of 99999 or "abc"
+        if "@" in url:  # the reason could quote part of a password
+            raise InputError("%s %r is not a valid URL (a user or password in it must be percent-encoded)"
+                             % (what, shown)) from None
+        raise InputError("%s %r is not a valid URL: %s" % (what, shown, exc)) from None
+    if "@" in authority and "@" not in parts.netloc:
+        # "user:p#ss@host" reads as host "user" with the rest a fragment: the password would go out as a path.
+        raise InputError("%s %r is not a valid URL (a user or password in it must be percent-encoded)" % (what, shown))
+    if parts.scheme.lower() not in schemes or not parts.hostname or port == 0:
+        why = "" if credentials else ": the service authenticates the client certificate over TLS only"
+        raise InputError("%s %r must be an %s URL with a host and a port other than 0%s" % (what, shown, wanted, why))
+    if not credentials and (parts.username is not None or parts.password is not None):
+        raise InputError("%s %r must not carry a user or password: the service authenticates by the management "
+                         "certificate only" % (what, shown))
+    if not credentials and (parts.query or parts.fragment):
+        raise InputError("%s %r must not carry a query or fragment" % (what, shown))
+    return url

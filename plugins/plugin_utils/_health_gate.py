@@ -8,38 +8,24 @@ they are used, and never shown."""
 from __future__ import annotations
 
 import http.client
-import re
 import time
 from urllib.error import HTTPError, URLError
-from urllib.parse import urlsplit
 
-from ansible.errors import AnsibleError
 from ansible.module_utils.urls import ConnectionError as UrlsConnectionError, open_url
 
+from ansible_collections.azure_classic.cloud_services.plugins.module_utils import _names as names
 from ansible_collections.azure_classic.cloud_services.plugins.module_utils._errors import redact_credentials
 from ansible_collections.azure_classic.cloud_services.plugins.module_utils._waiter import Deadline, PollSchedule, wait_until
 
 # A failing health URL is asked again every 2 seconds: it is the user's own service, and a round waits on it.
 INTERVAL = 2.0
 REQUEST_TIMEOUT = 10
-_CONTROL_RE = re.compile(r"[\x00-\x20\x7f]")
 
 
 def check_url(url):
-    """``url`` if it is an http(s) URL with a host and a valid port; an AnsibleError naming the problem (with
-    any credentials hidden) before anything is sent otherwise."""
-    shown = redact_credentials(url)
-    if not isinstance(url, str) or _CONTROL_RE.search(url):
-        raise AnsibleError("health_url %r must be an http:// or https:// URL without spaces or control characters"
-                           % (shown,))
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError as exc:
-        raise AnsibleError("health_url %r is not a valid URL: %s" % (shown, exc)) from None
-    if parts.scheme.lower() not in ("http", "https") or not parts.hostname or port == 0:
-        raise AnsibleError("health_url %r must be an http:// or https:// URL with a host" % (shown,))
-    return url
+    """``url`` if it is an http(s) URL with a host and a valid port; an InputError naming the problem (with any
+    credentials hidden) before anything is sent otherwise."""
+    return names.check_url(url, "health_url", schemes=("http", "https"), credentials=True)
 
 
 def probe(url, validate_certs=True, ca_path=None):

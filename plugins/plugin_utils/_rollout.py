@@ -30,7 +30,7 @@ from ansible_collections.azure_classic.cloud_services.plugins.module_utils impor
 from ansible_collections.azure_classic.cloud_services.plugins.module_utils._errors import (
     AzureClassicError, InputError, WaitTimeoutError)
 from ansible_collections.azure_classic.cloud_services.plugins.module_utils._waiter import (
-    NOT_RECOVERING, READY, Deadline, wait_until)
+    NOT_RECOVERING, READY, Deadline, instance_settled, wait_until)
 
 STATE_VERSION = 2
 SAVE_EVERY = 1.0
@@ -614,10 +614,10 @@ class _DeploymentRunner:
         # Saved before sending: if this run dies before the answer, the next one asks the service what happened.
         self._save()
         try:
-            request_id = self.client.role_instance_operation(
+            # The client checks the id the service answered with before it is kept or put into a URL.
+            inst["request_id"] = self.client.role_instance_operation(
                 self.kind, svc, inst["instance"], deployment_name=name,
                 deadline=Deadline(self.options["operation_timeout"]))
-            inst["request_id"] = names.check_request_id(request_id)
         except AzureClassicError as err:
             self._fail(inst, err.readable(), err.code or "Error")
             return False
@@ -646,7 +646,7 @@ class _DeploymentRunner:
                 if live["instance_status"] == READY:
                     inst.update(outcome="done", end=now)
                     del remaining[live["instance_name"].lower()]
-                elif live["instance_status"] in NOT_RECOVERING:
+                elif instance_settled(live["instance_status"]):  # settled, and not ReadyRole: stuck
                     self._fail(inst, "the instance is %s and will not recover by itself" % live["instance_status"],
                                "InstanceNotReady", instance_down=True)
                     del remaining[live["instance_name"].lower()]

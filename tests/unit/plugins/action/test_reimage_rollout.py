@@ -232,14 +232,15 @@ def test_rounds_with_a_health_gate_ask_it_after_each_round_that_ran(tmp_path, mo
 
 def test_a_bad_health_url_stops_a_round_before_it_runs(tmp_path, engine):
     path = saved_state(tmp_path)
-    with pytest.raises(AnsibleError, match="is not a valid URL"):
-        run_step({"step": "round", "round": 0, "state_path": path, "health_url": "http://[::1"})
+    result = run_step({"step": "round", "round": 0, "state_path": path, "health_url": "http://[::1"})
+    assert result["failed"] and "health_url 'http://[::1' is not a valid URL" in result["msg"]
     assert engine.run_round.calls == [] and engine.built == []
 
 
-def test_round_needs_its_number(tmp_path, engine):
-    with pytest.raises(AnsibleError, match="round is required with step=round"):
-        run_step({"step": "round", "state_path": saved_state(tmp_path)})
+@pytest.mark.parametrize("number", [None, -1, 2])
+def test_round_needs_a_number_the_plan_has(tmp_path, engine, number):
+    with pytest.raises(AnsibleError, match=r"round must be 0 to 1 with step=round \(the plan has 2 rounds\)"):
+        run_step({"step": "round", "round": number, "state_path": saved_state(tmp_path, rounds=2)})
     assert engine.run_round.calls == []
 
 

@@ -344,7 +344,7 @@ def test_plain_http_is_never_spoken():
 
 def test_a_missing_requests_library_is_a_clear_error(monkeypatch):
     monkeypatch.setattr(client_mod, "REQUESTS_IMPORT_ERROR", ImportError("No module named 'requests'"))
-    with pytest.raises(ServiceManagementError) as info:
+    with pytest.raises(InputError) as info:
         client_mod.ServiceManagementClient(SUB, NoCert(), "https://example.test")
     assert info.value.code == "MissingLibrary" and "'requests' is needed" in info.value.message
 
@@ -480,3 +480,49 @@ def test_the_rate_limiter_spaces_requests_from_every_thread_evenly():
     slept.clear()
     limiter.acquire()
     assert slept == [], "an idle limiter lets the next request go at once"
+
+
+def _listing(*operations, started="2026-11-27T20:00:00Z"):
+    """A List Subscription Operations body; each operation is (id, name, {parameter: value}, status)."""
+    entries = []
+    for rid, name, params, status in operations:
+        entries.append('<SubscriptionOperation><OperationId>%s</OperationId><OperationName>%s</OperationName>'
+                       '<OperationParameters>%s</OperationParameters><OperationStatus><Status>%s</Status>'
+                       '</OperationStatus><OperationStartedTime>%s</OperationStartedTime>'
+                       '</SubscriptionOperation>' % (rid, name, "".join(
+                           '<OperationParameter><Name>%s</Name><Value>%s</Value></OperationParameter>' % item
+                           for item in params.items()), status, started))
+    return ('<SubscriptionOperationCollection %s><SubscriptionOperations>%s</SubscriptionOperations>'
+            '</SubscriptionOperationCollection>' % (NS, "".join(entries))).encode()
+
+
+def test_the_operation_history_names_each_operation_whatever_the_case_of_its_parameters(monkeypatch):
+    monkeypatch.setattr(client_mod.time, "time", lambda: 1_800_000_000.0)
+    body = _listing((RID, "ReimageRoleInstance", {"RoleInstanceName": "W_IN_0", "DEPLOYMENTNAME": "Prod"}, "InProgress"),
+                    ("b" * 32, "RebuildRoleInstance", {"roleInstanceName": "W_IN_1"}, "Succeeded"),
+                    ("c" * 32, "UpdateDeploymentStatus", {}, "Succeeded"))
+    c = make_client([(lambda m, u: "/operations?" in u, Raw(200, body))])
+    history = c.operation_history("svc", 1_700_000_000)
+    assert [(op["kind"], op["instance"], op["deployment"]) for op in history] == [
+        ("reimage", "w_in_0", "prod"), ("rebuild", "w_in_1", ""), (None, "", "")]
+    import calendar
+    assert history[0]["started"] == history[2]["started"] == calendar.timegm((2026, 11, 27, 20, 0, 0))
+    url = c.stub.calls[0][1]
+    # The window ends a day ahead: a controller clock behind the service's must not hide an operation.
+    assert "EndTime=2027-01-16T08%3A00%3A00Z" in url and "ObjectIdFilter=%2F" + SUB in url
+
+
+def test_a_lost_answer_is_found_in_the_history_whatever_the_case_of_its_parameters():
+    import time
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    body = _listing((RID, "reimageroleinstance", {"ROLEINSTANCENAME": "w_in_2"}, "InProgress"), started=now)
+    c = make_client([(is_post, lost()), (lambda m, u: "/operations?" in u, Raw(200, body))])
+    assert c.role_instance_operation("reimage", "svc", "W_IN_2", slot="production", deadline=Deadline(60)) == RID
+    assert [call[0] for call in c.stub.calls] == ["POST", "GET"], "adopted, never sent again"
+
+
+def test_a_request_id_that_is_not_one_never_reaches_a_url():
+    c = make_client([(is_post, Raw(202, b"", {"x-ms-request-id": "../../subscriptions"}))])
+    with pytest.raises(ServiceManagementError) as info:
+        c.role_instance_operation("reimage", "svc", "W_IN_0", slot="production", deadline=Deadline(60))
+    assert info.value.code == "BadRequestId" and len(c.stub.calls) == 1

@@ -192,7 +192,7 @@ def test_bad_slot_subscription_and_request_ids():
     ({"timeout": -1}, "timeout"), ({"timeout": 10 ** 6}, "timeout"), ({"retries": 99}, "retries"),
     ({"timeout": "30"}, "whole number"), ({"retries": True}, "whole number"),
     ({"api_version": 20141001}, "not a date"),
-    ({"management_url": "https://m.test:0"}, "port 0"),
+    ({"management_url": "https://m.test:0"}, "other than 0"),
     ({"management_url": "https://user@m.test"}, "must not carry a user"),
     ({"management_url": "https://m.test/?x=1"}, "query or fragment"),
 ])
