@@ -53,6 +53,14 @@ class EmulatorHandle:
     def fault(self, **spec):
         return self._admin("POST", "faults", spec)
 
+    def group_defaults(self, indent=4):
+        """The connection options as YAML for ``module_defaults: group/azure_classic.cloud_services.cloud_services``
+        (lines indented by ``indent``), for plays that run without the AZURE_* environment."""
+        pad = " " * indent
+        return "".join("%s%s: \"%s\"\n" % (pad, name, self.info[key]) for name, key in (
+            ("subscription_id", "subscription_id"), ("management_certificate", "certificate_path"),
+            ("management_url", "management_url"), ("ca_path", "ca_path")))
+
     def timing(self, **values):
         return self._admin("POST", "timing", values)
 

@@ -240,17 +240,12 @@ def test_wrong_pfx_password_sends_nothing_and_leaks_nothing(emulator, tmp_path):
 
 
 def test_module_defaults_group_without_environment(emulator, tmp_path):
-    info = emulator.info
     proc = run_playbook(emulator, """
 - hosts: localhost
   gather_facts: false
   module_defaults:
     group/azure_classic.cloud_services.cloud_services:
-      subscription_id: "%s"
-      management_certificate: "%s"
-      management_url: "%s"
-      ca_path: "%s"
-  tasks:
+%s  tasks:
     - name: Info
       azure_classic.cloud_services.deployment_info:
         cloud_service: contoso-web
@@ -272,7 +267,7 @@ def test_module_defaults_group_without_environment(emulator, tmp_path):
           - info.deployment.upgrade_domain_count == 3 and not info.deployment.locked
           - info.role_instances | map(attribute='upgrade_domain') | list == [0, 1, 2, 0, 1, 2]
           - status.succeeded
-""" % (info["subscription_id"], info["certificate_path"], info["management_url"], info["ca_path"]), tmp_path,
+""" % emulator.group_defaults(6), tmp_path,
         env={"AZURE_SUBSCRIPTION_ID": None, "AZURE_CERT_PATH": None, "AZURE_MANAGEMENT_URL": None, "AZURE_CA_PATH": None})
     assert proc.returncode == 0, proc.output
 

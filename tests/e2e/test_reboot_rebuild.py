@@ -64,17 +64,12 @@ def test_failed_rebuild_fails_the_task_with_the_services_error(emulator):
 
 
 def test_both_modules_in_a_playbook_with_group_module_defaults_and_no_wait(emulator, tmp_path):
-    info = emulator.info
     proc = run_playbook(emulator, """
 - hosts: localhost
   gather_facts: false
   module_defaults:
     group/azure_classic.cloud_services.cloud_services:
-      subscription_id: %s
-      management_certificate: %s
-      management_url: %s
-      ca_path: %s
-    azure_classic.cloud_services.role_instance_rebuild:
+%s    azure_classic.cloud_services.role_instance_rebuild:
       cloud_service: contoso-web
   tasks:
     - name: Reboot without waiting
@@ -96,7 +91,7 @@ def test_both_modules_in_a_playbook_with_group_module_defaults_and_no_wait(emula
     - name: Show both
       ansible.builtin.debug:
         msg: "reboot {{ reboot.status }} {{ reboot.deployment_name }}; rebuild {{ rebuild.status }}"
-""" % (info["subscription_id"], info["certificate_path"], info["management_url"], info["ca_path"]), tmp_path,
+""" % emulator.group_defaults(6), tmp_path,
         env={"AZURE_SUBSCRIPTION_ID": None, "AZURE_CERT_PATH": None, "AZURE_MANAGEMENT_URL": None,
              "AZURE_CA_PATH": None})
     assert proc.returncode == 0, proc.output
