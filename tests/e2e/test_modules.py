@@ -240,7 +240,7 @@ def test_wrong_pfx_password_sends_nothing_and_leaks_nothing(emulator, tmp_path):
 
 
 def test_module_defaults_group_without_environment(emulator, tmp_path):
-    proc = run_playbook(emulator, """
+    play = """
 - hosts: localhost
   gather_facts: false
   module_defaults:
@@ -267,8 +267,9 @@ def test_module_defaults_group_without_environment(emulator, tmp_path):
           - info.deployment.upgrade_domain_count == 3 and not info.deployment.locked
           - info.role_instances | map(attribute='upgrade_domain') | list == [0, 1, 2, 0, 1, 2]
           - status.succeeded
-""" % emulator.group_defaults(6), tmp_path,
-        env={"AZURE_SUBSCRIPTION_ID": None, "AZURE_CERT_PATH": None, "AZURE_MANAGEMENT_URL": None, "AZURE_CA_PATH": None})
+""" % emulator.group_defaults(6)
+    no_environment = {"AZURE_SUBSCRIPTION_ID": None, "AZURE_CERT_PATH": None, "AZURE_MANAGEMENT_URL": None, "AZURE_CA_PATH": None}
+    proc = run_playbook(emulator, play, tmp_path, env=no_environment)
     assert proc.returncode == 0, proc.output
 
 

@@ -64,7 +64,7 @@ def test_failed_rebuild_fails_the_task_with_the_services_error(emulator):
 
 
 def test_both_modules_in_a_playbook_with_group_module_defaults_and_no_wait(emulator, tmp_path):
-    proc = run_playbook(emulator, """
+    play = """
 - hosts: localhost
   gather_facts: false
   module_defaults:
@@ -91,9 +91,9 @@ def test_both_modules_in_a_playbook_with_group_module_defaults_and_no_wait(emula
     - name: Show both
       ansible.builtin.debug:
         msg: "reboot {{ reboot.status }} {{ reboot.deployment_name }}; rebuild {{ rebuild.status }}"
-""" % emulator.group_defaults(6), tmp_path,
-        env={"AZURE_SUBSCRIPTION_ID": None, "AZURE_CERT_PATH": None, "AZURE_MANAGEMENT_URL": None,
-             "AZURE_CA_PATH": None})
+""" % emulator.group_defaults(6)
+    no_environment = {"AZURE_SUBSCRIPTION_ID": None, "AZURE_CERT_PATH": None, "AZURE_MANAGEMENT_URL": None, "AZURE_CA_PATH": None}
+    proc = run_playbook(emulator, play, tmp_path, env=no_environment)
     assert proc.returncode == 0, proc.output
     assert "reboot InProgress contoso-web-staging; rebuild Succeeded" in proc.output
     posts = role_operation_posts(emulator)
