@@ -63,7 +63,7 @@ class ActionModule(ActionBase):
     def _connection_options(args):
         """The task's connection options, overridden by rolling_reimage_connection, checked as a module checks
         its arguments: types converted (``timeout: "30"``, ``validate_certs: "no"``) or refused by name."""
-        options = {k: args.get(k) for k in CONNECTION_ARGUMENT_SPEC}
+        options = {k: args[k] for k in CONNECTION_ARGUMENT_SPEC if args.get(k) is not None}
         extra = args.get("connection") or {}
         unknown = sorted(set(extra) - set(CONNECTION_ARGUMENT_SPEC) - {"management_cert_path"})
         if unknown:
@@ -72,8 +72,7 @@ class ActionModule(ActionBase):
             extra = dict(extra, management_certificate=extra["management_cert_path"])
             del extra["management_cert_path"]
         options.update({k: v for k, v in extra.items() if v is not None})
-        checked = ArgumentSpecValidator(CONNECTION_ARGUMENT_SPEC).validate(
-            {k: v for k, v in options.items() if v is not None})
+        checked = ArgumentSpecValidator(CONNECTION_ARGUMENT_SPEC).validate(options)
         if checked.error_messages:
             text = "; ".join(checked.error_messages)
             password = options.get("certificate_password")

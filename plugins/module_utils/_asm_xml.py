@@ -190,6 +190,8 @@ def parse_subscription_operations(body):
             params[_text(param, "Name")] = _text(param, "Value")
         ops.append({
             "request_id": normalize_request_id(_text(elem, "OperationId")),
+            # As sent: an id that is not one (request_id None) is reported, never guessed about.
+            "operation_id": _text(elem, "OperationId"),
             "object_id": _text(elem, "OperationObjectId"),
             "name": _text(elem, "OperationName"),
             "parameters": params,

@@ -1,7 +1,8 @@
 # -*- coding: utf-8 -*-
 # Copyright: contributors to azure_classic.cloud_services
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Checks of names and ids before they go into a URL, so bad input never reaches the service."""
+"""Checks of names, ids and URLs before they are used, so bad input never reaches the service. Private to this
+collection."""
 
 from __future__ import annotations
 
@@ -69,10 +70,10 @@ def check_request_id(value):
 _URL_CONTROL_RE = re.compile(r"[\x00-\x20\x7f]")
 
 
-def check_url(url, what, schemes=("https",), credentials=False):
+def check_url(url, what, schemes=("https",), own_service=False):
     """``url`` checked whole before anything is sent: one of ``schemes``, a host, a valid port, no control
-    characters or spaces, no query or fragment unless it is an http(s) URL of the user's own service
-    (``credentials`` true: a user and password are allowed there, and used). Messages never show credentials."""
+    characters or spaces. The service's endpoint takes no user, password, query or fragment; a URL of the
+    user's ``own_service`` (the health gate's) may carry them, and they are used. Messages never show a password."""
     shown = redact_credentials(url)
     wanted = " or ".join("%s://" % scheme for scheme in schemes)
     if not isinstance(url, str) or _URL_CONTROL_RE.search(url):
@@ -90,11 +91,11 @@ def check_url(url, what, schemes=("https",), credentials=False):
         # "user:p#ss@host" reads as host "user" with the rest a fragment: the password would go out as a path.
         raise InputError("%s %r is not a valid URL (a user or password in it must be percent-encoded)" % (what, shown))
     if parts.scheme.lower() not in schemes or not parts.hostname or port == 0:
-        why = "" if credentials else ": the service authenticates the client certificate over TLS only"
+        why = "" if own_service else ": the service authenticates the client certificate over TLS only"
         raise InputError("%s %r must be an %s URL with a host and a port other than 0%s" % (what, shown, wanted, why))
-    if not credentials and (parts.username is not None or parts.password is not None):
+    if not own_service and (parts.username is not None or parts.password is not None):
         raise InputError("%s %r must not carry a user or password: the service authenticates by the management "
                          "certificate only" % (what, shown))
-    if not credentials and (parts.query or parts.fragment):
+    if not own_service and (parts.query or parts.fragment):
         raise InputError("%s %r must not carry a query or fragment" % (what, shown))
     return url

@@ -25,7 +25,7 @@ REQUEST_TIMEOUT = 10
 def check_url(url):
     """``url`` if it is an http(s) URL with a host and a valid port; an InputError naming the problem (with any
     credentials hidden) before anything is sent otherwise."""
-    return names.check_url(url, "health_url", schemes=("http", "https"), credentials=True)
+    return names.check_url(url, "health_url", schemes=("http", "https"), own_service=True)
 
 
 def probe(url, validate_certs=True, ca_path=None):

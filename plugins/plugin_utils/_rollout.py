@@ -225,8 +225,10 @@ def role_operation_history(client, service, since, kind=DEFAULT_KIND):
         try:
             op["request_id"] = names.check_request_id(op.get("request_id") or "")
         except InputError:
-            # Kept, so the planner refuses instead of guessing: it is not an id that may go into a URL.
-            op["bad_request_id"], op["request_id"] = op.get("request_id"), None
+            # Kept, so the planner refuses instead of guessing: it is not an id that may go into a URL. The
+            # parser has already dropped such an id (request_id None); the text the service sent names it.
+            op["bad_request_id"] = op.get("operation_id") or op.get("request_id") or ""
+            op["request_id"] = None
         key = (op["deployment"], op["instance"])
         if key not in latest or op["started"] >= latest[key]["started"]:
             latest[key] = op

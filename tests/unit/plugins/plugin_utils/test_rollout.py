@@ -219,3 +219,22 @@ def test_timing_learns_the_median_of_recent_durations():
     for _roll in range(40):
         timing.learn("operation", 9.0)
     assert len(state["learned"]["operation"]) == rollout.Timing.KEEP and timing.expected("operation") == 9.0
+
+
+@pytest.mark.parametrize("status", ["InProgress", "Succeeded"])
+def test_an_operation_id_the_parser_rejects_still_refuses_the_roll(tmp_path, status):
+    """The XML parser drops an OperationId that is not an id (request_id None); the planner must still see
+    that the history names an operation of this instance, and refuse rather than guess or follow None."""
+    from ansible_collections.azure_classic.cloud_services.plugins.module_utils import _asm_xml as asm_xml
+    body = ('<SubscriptionOperationCollection xmlns="http://schemas.microsoft.com/windowsazure"><SubscriptionOperations>'
+            '<SubscriptionOperation><OperationId>../../subscriptions</OperationId><OperationName>ReimageRoleInstance'
+            '</OperationName><OperationParameters><OperationParameter><Name>deploymentName</Name><Value>svc-production'
+            '</Value></OperationParameter><OperationParameter><Name>roleInstanceName</Name><Value>Web_IN_1</Value>'
+            '</OperationParameter></OperationParameters><OperationStatus><Status>%s</Status></OperationStatus>'
+            '<OperationStartedTime>2026-01-01T00:00:00Z</OperationStartedTime></SubscriptionOperation>'
+            '</SubscriptionOperations></SubscriptionOperationCollection>' % status)
+    parsed, _token = asm_xml.parse_subscription_operations(body)
+    assert parsed[0]["request_id"] is None and parsed[0]["operation_id"] == "../../subscriptions"
+    with pytest.raises(rollout.RolloutError, match=r"'\.\./\.\./subscriptions' is not an operation id"):
+        rollout.plan(FakeClient(history=parsed), targets(ALL), OPTIONS, rollout.StateFile(str(tmp_path / "s.json")),
+                     print, check_mode=True)
