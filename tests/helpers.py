@@ -64,6 +64,10 @@ class EmulatorHandle:
     def timing(self, **values):
         return self._admin("POST", "timing", values)
 
+    def clock(self, offset):
+        """Move the service's clock ``offset`` seconds from the controller's (reset puts it back)."""
+        return self._admin("POST", "clock", {"offset": offset})
+
     def events(self, kind=None):
         events = self._admin("GET", "events")
         return [e for e in events if kind is None or e["kind"] == kind]

@@ -82,13 +82,20 @@ class ActionModule(ActionBase):
         return checked.validated_parameters
 
     def _client_factory(self, args, engine_options):
-        """Clients for the engine's threads, sharing one request-rate ceiling."""
+        """Clients for the engine's threads, sharing one request-rate ceiling (and saying a warning once, not once
+        per deployment)."""
         options = self._connection_options(args)
         limiter = RateLimiter(engine_options.get("max_requests_per_second") or DEFAULT_MAX_RPS)
+        warned = set()
+
+        def warn_once(message):
+            if message not in warned:
+                warned.add(message)
+                display.warning(message)
 
         def factory(min_interval=None):
-            poll = PollSchedule(min_interval or engine_options["poll_interval"], rollout.POLL_GROWTH)
-            return build_client(options, warn=display.warning, poll=poll, rate_limiter=limiter)
+            poll = PollSchedule(min_interval or engine_options.get("poll_interval") or 0.25, rollout.POLL_GROWTH)
+            return build_client(options, warn=warn_once, poll=poll, rate_limiter=limiter)
         return factory
 
     def _targets(self, args, task_vars):
@@ -106,7 +113,7 @@ class ActionModule(ActionBase):
 
     @staticmethod
     def _options(args, targets):
-        for name in ("operation_timeout", "ready_timeout", "health_timeout", "resume_window"):
+        for name in ("operation_timeout", "ready_timeout", "health_timeout", "resume_window", "availability_timeout"):
             check_wait_timeout(args[name], name)
         if args["batch_size"] < 0 or args["max_failures"] < 0 or args["max_parallel"] < 0:
             raise AnsibleError("batch_size, max_failures and max_parallel must be 0 or more")
@@ -118,7 +125,7 @@ class ActionModule(ActionBase):
             health_gate.check_url(args["health_url"])
         options = {k: args[k] for k in ("fresh", "batch_size", "max_failures", "allow_unready", "operation_timeout",
                                         "ready_timeout", "max_parallel", "poll_interval", "resume_window", "max_requests_per_second",
-                                        "operation")}
+                                        "operation", "availability_timeout")}
         options["roll_id"] = rollout.roll_id(targets, args["operation"])
         options["since"] = _parse_since(args.get("since"))
         return options
@@ -133,7 +140,9 @@ class ActionModule(ActionBase):
         state_file = self._state_file(args.get("state_path"))
         state = state_file.load()
         if state is None:
-            raise AnsibleError("no roll in progress at %s" % state_file.path)
+            raise AnsibleError("the roll's state file %s is gone (removed while the roll ran?), so this step cannot go "
+                               "on; what the roll did is in the service's history: run the roll again to finish it "
+                               "(nothing it did is sent again)" % state_file.path)
         return state_file, state
 
     # -- steps --------------------------------------------------------------------
@@ -148,6 +157,8 @@ class ActionModule(ActionBase):
             self._check_strategy()
         if check_mode:
             return {"changed": False, "skipped": True, "msg": "check mode: the %s step sends nothing" % step}
+        if step in ("abort", "finish") and self._state_file(args.get("state_path")).load() is None:
+            return self._without_state(step, args, task_vars)
         state_file, state = self._load(args)
         if step in ("round", "rounds"):
             if step == "round" and not (isinstance(args.get("round"), int) and 0 <= args["round"] < state["rounds"]):
@@ -172,6 +183,9 @@ class ActionModule(ActionBase):
         if step == "abort":
             rollout.stop_all(state, state_file, args.get("reason") or "stopped by a failed task")
             return {"changed": False}
+        return self._finish(args, task_vars, state, state_file)
+
+    def _finish(self, args, task_vars, state, state_file):
         summary = rollout.summarize(state, state_file)
         hosts = summary.pop("hosts")
         summary["report_path"] = self._write_report(args, state, state_file, summary)
@@ -181,6 +195,28 @@ class ActionModule(ActionBase):
         failed_elsewhere = sorted(h for h, o in hosts.items()
                                   if o["outcome"] in rollout.FAILED_OUTCOMES and h not in in_play)
         return {"changed": False, "summary": summary, "hosts": hosts, "failed_elsewhere": failed_elsewhere}
+
+    def _without_state(self, step, args, task_vars):
+        """Abort or finish a roll whose state file is gone: abort has nothing to stop; finish rebuilds every host's
+        outcome from the service's history, so the recap still says which instances this run changed."""
+        state_file = self._state_file(args.get("state_path"))
+        if step == "abort":
+            display.warning("the roll's state file %s is gone: nothing to stop" % state_file.path)
+            return {"changed": False}
+        roll = args.get("roll") or {}
+        if not roll.get("window_start"):
+            raise AnsibleError("the roll's state file %s is gone, and the finish step was not given the plan's "
+                               "window (roll) to rebuild the outcomes from the service's history" % state_file.path)
+        display.warning("the roll's state file %s is gone: every host's outcome is rebuilt from the service's "
+                        "operation history" % state_file.path)
+        targets = self._targets(args, task_vars)
+        options = {"operation": args["operation"], "roll_id": roll.get("roll_id"), "fresh": False}
+        client = self._client_factory(args, {})()
+        try:
+            state = rollout.rebuild(client, targets, options, roll, display.display)
+        finally:
+            client.close()
+        return self._finish(args, task_vars, state, state_file)
 
     @staticmethod
     def _write_report(args, state, state_file, summary):
@@ -207,7 +243,10 @@ class ActionModule(ActionBase):
     def _plan(self, args, task_vars, check_mode):
         targets = self._targets(args, task_vars)
         options = self._options(args, targets)
-        state_file = self._state_file(args.get("state_path") or rollout.default_state_path(targets, args["operation"]))
+        if args.get("state_path"):
+            state_file = self._state_file(args["state_path"])
+        else:  # named after the roll's id, which the plan knows once it has read the instances
+            state_file = rollout.default_state_file
         client = self._client_factory(args, options)()
         try:
             state = rollout.plan(client, targets, options, state_file, display.display, check_mode=check_mode)
@@ -215,7 +254,10 @@ class ActionModule(ActionBase):
             client.close()
         hosts = rollout.host_outcomes(state, check_mode=check_mode)
         result = {"changed": False, "operation": state["kind"], "rounds": state["rounds"],
-                  "state_path": state_file.path,
+                  "state_path": state.get("state_path") or getattr(state_file, "path", None),
+                  # What the finish step needs to rebuild every host's outcome if the state file is lost.
+                  "roll": {k: state.get(k) for k in ("roll_id", "started", "window_start", "counts_since",
+                                                     "service_started")},
                   "resumed": state["resumed"], "instances": len(state["instances"]), "hosts": hosts}
         if check_mode and self._task.diff:
             result["diff"] = {"before": "", "after": rollout.describe_plan(state, True) + "\n",

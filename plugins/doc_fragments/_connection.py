@@ -86,9 +86,14 @@ notes:
   - Environment variables are read on the host that runs the module; run these modules on the controller
     (with C(connection=local) or C(delegate_to=localhost)).
   - A mutating request that gets 409 C(ConflictError) because another operation holds the deployment's lock
-    waits for that operation to end, within the wait budget of the module, and is then sent again.
+    waits for that operation to end, within the wait budget of the module, and is then sent again, unless the
+    service's history shows that operation was the same one on the same instance, started by another client;
+    that one is followed (with a warning) instead of sending a second one.
   - When the answer to a mutating request is lost, the operation is looked up with List Subscription Operations
-    and adopted if the service started it; it is sent again only when the service shows no such operation.
+    and adopted if the service started it; it is sent again only when the service shows no such operation. The
+    lookup is on the service's clock (the C(Date) header of its answers), so a controller clock minutes off changes
+    nothing; an entry that could be the operation but whose id or start time cannot be used fails the task
+    (C(AmbiguousRequest)) and nothing is sent again.
 """
 
     # How requests travel, for modules and plugins alike (extended together with DOCUMENTATION or PLUGINS).

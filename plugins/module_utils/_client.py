@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import email.utils
 import random
 import re
 import ssl
@@ -37,10 +38,22 @@ CONFLICT_HOLDER_RE = re.compile(r"x-ms-requestid\s+([0-9a-fA-F]{32})")
 REDIRECT_STATUS = (307, 308)
 MAX_REDIRECTS = 5
 LOST_ANSWER_GRACE = 5.0
-# How far the controller's clock may run ahead of the service's when a lost answer's operation is looked up.
-CLOCK_SKEW = 120
-# How far past now the operation history is read, for the same reason.
+# Times sent to the service and compared with its history are the service's, from the Date header of its answers
+# (see ServiceManagementClient.service_now). What is left of a skew after that is the header's one-second
+# resolution and the service's own machines disagreeing: a lost answer's operation counts as ours when the history
+# shows it started at most this long before we sent it.
+CLOCK_TOLERANCE = 120
+# A skew between the controller's clock and the service's larger than this is worth a warning (it changes nothing).
+CLOCK_WARN_SKEW = 300
+# How far back of the send the history is read when a lost answer is looked up, and after a 409, how far back of the
+# first attempt the operation holding the lock may have started.
+LOST_ANSWER_LOOKBACK = 300
+LOCK_HOLDER_LOOKBACK = 3600
+# How far past now the operation history is read, so that an operation the service stamps ahead is not missed.
 HISTORY_AHEAD = 86400
+# List Subscription Operations pages at most (100 operations each on the service): a listing that goes on past
+# this, or hands back a continuation token it gave before, is not the service's and is refused.
+MAX_HISTORY_PAGES = 100
 # Connecting (TCP, proxy tunnel, TLS handshake) gets at most this long; `timeout` bounds the wait for an answer.
 CONNECT_TIMEOUT = 15
 # Connections kept per host: the rolling engine's threads (max_parallel, 10 by default) and the inventory's
@@ -287,6 +300,8 @@ class ServiceManagementClient:
         self.poll = poll or PollSchedule()
         # Shared by every client of one roll, so the whole roll stays under its request-rate ceiling.
         self.rate_limiter = rate_limiter
+        # Seconds the service's clock is ahead of ours, from the Date header of its last answer (None: no answer yet).
+        self.clock_offset = None
         # Trust comes from ca_path alone when it is given, otherwise from the system store (which honours
         # SSL_CERT_FILE and SSL_CERT_DIR). The adapter loads nothing else into the context, and verify= is
         # passed on every request, so REQUESTS_CA_BUNDLE and requests' own bundle play no part.
@@ -371,6 +386,7 @@ class ServiceManagementClient:
                 if verdict == policy.GIVE_UP:
                     raise TransportError(_failure_message(failure, url, attempt)) from None
             else:
+                self._learn_service_clock(response)
                 if response.status in REDIRECT_STATUS:
                     hops += 1
                     url = self._redirect_target(url, response, hops)
@@ -381,6 +397,24 @@ class ServiceManagementClient:
                     return response
             self.sleep(policy.delay(attempt))
             attempt += 1
+
+    def _learn_service_clock(self, response):
+        """Keep how far the service's clock is from ours (its Date header), and warn once when it is far off."""
+        try:
+            stamp = email.utils.parsedate_to_datetime(response.headers.get("Date") or "").timestamp()
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return
+        first = self.clock_offset is None
+        self.clock_offset = stamp - time.time()
+        if first and abs(self.clock_offset) > CLOCK_WARN_SKEW:
+            self.warn("the controller's clock is %d seconds %s of the service's (the Date of its answers); "
+                      "operation times are read on the service's clock, so nothing is affected, but the controller's "
+                      "clock wants fixing (NTP)" % (abs(self.clock_offset), "behind" if self.clock_offset > 0 else "ahead"))
+
+    def service_now(self, local=None):
+        """The service's time (epoch seconds) at the controller's ``local`` time (now by default): the controller's
+        clock corrected by the Date header of the service's last answer."""
+        return (time.time() if local is None else local) + (self.clock_offset or 0.0)
 
     def _redirect_target(self, url, response, hops):
         """Where a 307/308 leads, if that host may see the certificate; else a TransportError."""
@@ -433,21 +467,29 @@ class ServiceManagementClient:
         if result:
             query["OperationResultFilter"] = result
         operations = []
-        while True:
+        tokens = set()
+        for _page in range(MAX_HISTORY_PAGES):
             page, token = _asm_xml().parse_subscription_operations(self.request("GET", "/operations", query).body)
             operations.extend(page)
             if not token:
                 return operations
+            if token in tokens:
+                raise ServiceManagementError("the service's operation list handed back a continuation token it had "
+                                             "given before: the listing would never end", code="BadResponse")
+            tokens.add(token)
             query["ContinuationToken"] = token
+        raise ServiceManagementError("the service's operation list went on past %d pages: refused as unbounded"
+                                     % MAX_HISTORY_PAGES, code="BadResponse")
 
     def operation_history(self, service, start, result=None):
-        """The operations on ``service`` that List Subscription Operations shows since ``start`` (epoch), each
-        with ``kind`` (reimage, reboot, rebuild, or None for any other operation), ``instance`` and ``deployment``
-        (lower case, "" when absent), ``started`` (epoch, 0 when absent) and its parameters with lower-case names.
-        The one reading of the history: the lost-answer lookup and the rolling engine's resume both use it."""
+        """The operations on ``service`` that List Subscription Operations shows since ``start`` (epoch seconds on
+        the service's clock, see service_now), each with ``kind`` (reimage, reboot, rebuild, or None for any other
+        operation), ``instance`` and ``deployment`` (lower case, "" when absent), ``started`` (epoch, 0 when absent)
+        and its parameters with lower-case names. The one reading of the history: the lost-answer and lock-holder
+        lookups and the rolling engine's resume and checks all use it."""
         object_id = "/%s/services/hostedservices/%s" % (self.subscription_id, service)
-        # The window's end lies far ahead: a controller clock behind the service's must not hide an operation.
-        operations = self.list_subscription_operations(start, time.time() + HISTORY_AHEAD, object_id=object_id,
+        # The window's end lies far ahead: an operation stamped a little ahead must not be hidden.
+        operations = self.list_subscription_operations(start, self.service_now() + HISTORY_AHEAD, object_id=object_id,
                                                        result=result)
         kinds = {name.lower(): kind for kind, name in ROLE_OPERATIONS.items()}
         for op in operations:
@@ -495,29 +537,36 @@ class ServiceManagementClient:
             instance, inst["instance_status"], int(deadline.seconds)), last_status=inst["instance_status"])
 
     # -- role instance operations ---------------------------------------------------
-    def role_instance_operation(self, kind, service, instance, slot=None, deployment_name=None, deadline=None):
+    def role_instance_operation(self, kind, service, instance, slot=None, deployment_name=None, deadline=None,
+                                recheck=None):
         """POST Reimage/Reboot/Rebuild Role Instance and return its request id.
 
-        A 409 from another operation on the deployment is waited out (within ``deadline``); a POST
-        whose answer was lost is looked up with List Subscription Operations before anything is re-sent,
-        so an instance is never reimaged twice by this client.
+        Never sent twice for one call: a POST whose answer was lost is looked up with List Subscription Operations
+        before anything is re-sent, and a 409 from another operation on the deployment is waited out (within
+        ``deadline``) and then ``recheck(holder)`` is asked before sending again. It returns the request id of an
+        operation to follow instead of sending (another client's ``kind`` of this same instance, say), or None to
+        send, or raises to give up. The default asks whether the operation that held the lock was a ``kind`` of this
+        same instance, started by someone else: that one is followed, not repeated.
         """
         path = "%s/roleinstances/%s" % (deployment_path(service, slot, deployment_name), quote(instance, safe=""))
         query = {"comp": kind}
         if kind == "rebuild":
             query["resources"] = "allLocalDrives"
         deadline = deadline or Deadline(0, clock=self.clock)
+        first_attempt = time.time()
+        where = _Where(self, service, slot, deployment_name, instance)
+        recheck = recheck or (lambda holder: self._holder_if_same(kind, where, holder, first_attempt))
         conflicts = 0
         while True:
             sent_at = time.time()
             try:
                 response = self.request("POST", path, query)
             except AmbiguousRequestError as err:
-                adopted = self._find_started_operation(kind, service, instance, sent_at)
+                adopted = self._find_started_operation(kind, where, sent_at)
                 if not adopted:
                     # A slow service may still be processing the original: look once more before re-sending.
                     self.sleep(min(self.timeout, LOST_ANSWER_GRACE))
-                    adopted = self._find_started_operation(kind, service, instance, sent_at)
+                    adopted = self._find_started_operation(kind, where, sent_at)
                 if adopted:
                     self.warn("the answer to the %s request for %s was lost; the service shows it started as "
                               "operation %s, which is adopted instead of sending it again" % (kind, instance, adopted))
@@ -530,7 +579,8 @@ class ServiceManagementClient:
             except AzureClassicError as err:
                 if err.code != "ConflictError":
                     raise
-                holder = CONFLICT_HOLDER_RE.search(err.message or "")
+                match = CONFLICT_HOLDER_RE.search(err.message or "")
+                holder = match.group(1).lower() if match else None
                 if deadline.expired():
                     raise ServiceManagementError(
                         "%s (gave up waiting for the deployment's lock after %d seconds)" % (
@@ -538,30 +588,98 @@ class ServiceManagementClient:
                         request_id=err.request_id, hint=err.hint) from None
                 if holder:
                     try:
-                        self.wait_for_operation(holder.group(1).lower(), deadline)
+                        self.wait_for_operation(holder, deadline)
                     except WaitTimeoutError:
                         continue  # loops back to the conflict branch, which reports the expired budget
                 else:
                     self.sleep(min(backoff_delay(conflicts), max(deadline.remaining, 0)))
                 conflicts += 1
+                instead = recheck(holder)
+                if instead:
+                    return _service_request_id(instead)
                 continue
             if not response.request_id:
                 raise ServiceManagementError("the service accepted the %s request but sent no x-ms-request-id"
                                              % kind, code="MissingRequestId", http_status=response.status)
             return _service_request_id(response.request_id)
 
-    def _find_started_operation(self, kind, service, instance, sent_at):
-        """The request id of our operation if the service shows it started, else None."""
+    def _find_started_operation(self, kind, where, sent_at):
+        """The request id of our operation if the service shows it started, else None. ``sent_at`` is the
+        controller's time of the send, put on the service's clock before it is compared with the history."""
         try:
-            operations = self.operation_history(service, sent_at - 300)
+            known = self.clock_offset is not None
+            operations = self.operation_history(where.service, self.service_now(sent_at) - LOST_ANSWER_LOOKBACK)
+            if not known and abs(self.clock_offset or 0) > LOST_ANSWER_LOOKBACK - CLOCK_TOLERANCE:
+                # That was the first answer this client had, and it moved the window: read it again.
+                operations = self.operation_history(where.service, self.service_now(sent_at) - LOST_ANSWER_LOOKBACK)
+            mine = same_operations(kind, where.deployment_name, where.instance, operations,
+                                   self.service_now(sent_at) - CLOCK_TOLERANCE)
+        except AmbiguousRequestError:
+            raise
         except AzureClassicError as err:
             raise AmbiguousRequestError(
-                "the answer to the %s request for %s was lost and the service's operation list could not be "
-                "read (%s): the operation may have started; check it before retrying" % (kind, instance, err.message),
+                "the answer to the %s request for %s was lost and the service's operation list could not be read "
+                "(%s): the operation may have started; check it before retrying" % (kind, where.instance, err.message),
                 code="AmbiguousRequest") from None
-        candidates = sorted((op for op in operations if op["kind"] == kind and op["instance"] == instance.lower()
-                             and op["started"] >= sent_at - CLOCK_SKEW), key=lambda op: op["started"])
-        return candidates[-1]["request_id"] if candidates else None
+        return mine[-1]["request_id"] if mine else None
+
+    def _holder_if_same(self, kind, where, holder, first_attempt):
+        """After a 409: the holder's request id when the history shows it was a ``kind`` of this same instance
+        (another client got there first; following it is what was asked for), else None."""
+        if not holder:
+            return None
+        try:
+            operations = self.operation_history(where.service,
+                                                self.service_now(first_attempt) - LOCK_HOLDER_LOOKBACK)
+            same = same_operations(kind, where.deployment_name, where.instance, operations, 0)
+        except AzureClassicError:
+            return None  # not known to be the same: the POST is sent again, as it would have been
+        if any(op["request_id"] == holder for op in same):
+            self.warn("operation %s, a %s of %s that another client started, held the deployment's lock; it is "
+                      "followed instead of sending a second one" % (holder, kind, where.instance))
+            return holder
+        return None
+
+
+class _Where:
+    """The instance a role operation addresses; the deployment's name is read once, and only when a history entry
+    must be matched to it (an instance name alone is not enough: both slots may have one of that name)."""
+
+    def __init__(self, client, service, slot, deployment_name, instance):
+        self.client = client
+        self.service = service
+        self.slot = slot
+        self.instance = instance
+        self._name = deployment_name
+
+    def deployment_name(self):
+        if self._name is None:
+            self._name = self.client.get_deployment(self.service, self.slot)["name"]
+        return self._name
+
+
+def same_operations(kind, deployment_name, instance, operations, since):
+    """The ``kind`` operations on ``instance`` of the deployment ``deployment_name()`` names (asked only when an
+    entry names a deployment: both slots may hold an instance of that name) that started at or after ``since``
+    (service time), oldest first. An entry that may be one of them but whose start time or id cannot be used makes
+    the answer unclear: AmbiguousRequestError, so that nothing is sent again on a guess."""
+    found = []
+    for op in operations:
+        if op["kind"] != kind or op["instance"] != instance.lower():
+            continue
+        if op["deployment"] and op["deployment"] != deployment_name().lower():
+            continue
+        if op["started"] and op["started"] < since:
+            continue
+        if not op["started"] or not op["request_id"]:
+            raise AmbiguousRequestError(
+                "the service's history shows a %s of %s whose %s cannot be used (%r): whether it is the one in "
+                "question is unknown, so nothing is sent again; check the instance before retrying" % (
+                    kind, instance, "start time" if not op["started"] else "id",
+                    op.get("started_time") if not op["started"] else (op.get("operation_id") or "")[:80]),
+                code="AmbiguousRequest")
+        found.append(op)
+    return sorted(found, key=lambda op: op["started"])
 
 
 class _Refuse(BaseAdapter):

@@ -28,6 +28,8 @@ ROLLOUT_ARGUMENT_SPEC = dict(
     allow_unready=dict(type="bool", default=False),
     operation_timeout=dict(type="int", default=1800),
     ready_timeout=dict(type="int", default=1800),
+    availability_timeout=dict(type="int", default=1800),
+    roll=dict(type="dict"),
     max_parallel=dict(type="int", default=0),
     max_requests_per_second=dict(type="int", default=DEFAULT_MAX_RPS),
     poll_interval=dict(type="float", default=0.25),

@@ -43,11 +43,12 @@ def instance_settled(status):
 
 class PollSchedule:
     """How often a wait asks: every ``min_interval`` seconds at first, then ``growth`` times the time already
-    waited (see next_interval)."""
+    waited, never less often than every ``max_interval`` seconds (see next_interval)."""
 
-    def __init__(self, min_interval=MIN_INTERVAL, growth=GROWTH):
+    def __init__(self, min_interval=MIN_INTERVAL, growth=GROWTH, max_interval=MAX_INTERVAL):
         self.min_interval = min_interval
         self.growth = growth
+        self.max_interval = max_interval
 
 
 def next_interval(elapsed, min_interval=MIN_INTERVAL, growth=GROWTH, max_interval=MAX_INTERVAL):
@@ -85,7 +86,7 @@ def wait_until(probe, done, deadline, sleep=time.sleep, on_poll=None, schedule=N
     polls = 0
     value = None
     while True:
-        wait = next_interval(deadline.elapsed, schedule.min_interval, schedule.growth)
+        wait = next_interval(deadline.elapsed, schedule.min_interval, schedule.growth, schedule.max_interval)
         if expected and not polls:
             wait = max(wait, EXPECTED_SHARE * expected - deadline.elapsed)
         wait = min(wait, max(deadline.remaining, 0))

@@ -123,6 +123,19 @@ options:
     description: Seconds to wait for a batch's instances to report C(ReadyRole) after their operations.
     type: int
     default: 1800
+  availability_timeout:
+    description:
+      - Seconds a batch waits, before it starts and after any wait for the deployment's lock, while an instance of
+        another upgrade domain is not C(ReadyRole), whatever took it down (another job, a reboot from elsewhere, a
+        stuck instance). Then the deployment's roll stops, naming the instances that were down and since when.
+      - Instances accepted down at plan time with O(allow_unready) do not count.
+    type: int
+    default: 1800
+  roll:
+    description:
+      - With O(step=finish), the plan's C(roll) result (its window on the service's clock), from which every host's
+        outcome is rebuilt from the service's operation history when the state file is gone.
+    type: dict
   max_parallel:
     description: How many deployments roll at the same time; V(0) means all of them.
     type: int

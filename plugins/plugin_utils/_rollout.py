@@ -27,13 +27,19 @@ import threading
 import time
 
 from ansible_collections.azure_classic.cloud_services.plugins.module_utils import _names as names
+from ansible_collections.azure_classic.cloud_services.plugins.module_utils._asm_xml import utc_epoch
 from ansible_collections.azure_classic.cloud_services.plugins.module_utils._errors import (
     AzureClassicError, InputError, WaitTimeoutError)
 from ansible_collections.azure_classic.cloud_services.plugins.module_utils._waiter import (
-    NOT_RECOVERING, READY, Deadline, instance_settled, wait_until)
+    NOT_RECOVERING, READY, Deadline, PollSchedule, instance_settled, wait_until)
 
 STATE_VERSION = 2
 SAVE_EVERY = 1.0
+# A batch held back by instances down in other upgrade domains says so at least this often (and looks again at least
+# every AVAILABILITY_POLL_MAX seconds), so an operator is never left guessing for more than 30 s.
+SAY_WAITING_EVERY = 20.0
+AVAILABILITY_POLL_MAX = 10.0
+DEFAULT_AVAILABILITY_TIMEOUT = 1800
 # A roll's waits grow by 5 % of the time already waited (a module's by 10 %): its learned durations place the
 # first look, and a late end is noticed sooner.
 POLL_GROWTH = 0.05
@@ -102,19 +108,26 @@ def target_from_hostvars(host, hostvars):
 
 
 def roll_id(targets, kind=DEFAULT_KIND):
-    """A roll is identified by the instances it targets and its operation, so the same job run anywhere is the
-    same roll, and a rolling reboot of instances just reimaged is a roll of its own. (A reimage roll keeps the
-    id it had before other operations existed.)"""
-    parts = sorted("%s/%s/%s" % (t["cloud_service"], t["deployment_name"] or t["deployment_slot"], t["role_instance"])
-                   for t in targets)
+    """A roll is identified by the instances it targets, as the service names them (deployment name, not slot; in
+    any letter case), and its operation: the same job run anywhere, or spelled another way, is the same roll, and
+    a rolling reboot of instances just reimaged is a roll of its own. ``targets``: the planned instances
+    (cloud_service, deployment_name, instance), or targets as hosts give them."""
+    parts = sorted("%s/%s/%s" % (t["cloud_service"], t.get("deployment_name") or t.get("deployment_slot"),
+                                 t.get("instance") or t.get("role_instance")) for t in targets)
     if kind != DEFAULT_KIND:
         parts.insert(0, "operation=" + words(kind)["verb"])
     return hashlib.sha256("\n".join(parts).lower().encode("utf-8")).hexdigest()[:16]
 
 
-def default_state_path(targets, kind=DEFAULT_KIND):
-    return os.path.join(os.path.expanduser("~"), ".ansible", "rolling_reimage",
-                        "roll-%s.json" % roll_id(targets, kind))
+def default_state_path(roll, kind=DEFAULT_KIND):
+    """~/.ansible/rolling_reimage/roll-<id>.json; ``roll``: a roll id, or targets to compute it from."""
+    identity = roll if isinstance(roll, str) else roll_id(roll, kind)
+    return os.path.join(os.path.expanduser("~"), ".ansible", "rolling_reimage", "roll-%s.json" % identity)
+
+
+def default_state_file(roll):
+    """The StateFile at default_state_path for the roll id ``roll``."""
+    return StateFile(default_state_path(roll))
 
 
 def default_report_path(state_path):
@@ -215,24 +228,44 @@ def _instance_key(dep_key, instance):
     return "%s/%s" % (dep_key, instance.lower())
 
 
-def role_operation_history(client, service, since, kind=DEFAULT_KIND):
-    """The latest ``kind`` operation of each role instance of ``service`` started since ``since`` (epoch),
-    as {(deployment name lower, instance lower): operation}; every request id is checked before use."""
-    latest = {}
-    for op in client.operation_history(service, since):
-        if op["kind"] != kind or not op["instance"]:
-            continue
+def checked_history(client, service, since):
+    """Every operation on ``service`` the history shows since ``since`` (the service's time), each request id
+    checked before use."""
+    operations = client.operation_history(service, since)
+    for op in operations:
         try:
             op["request_id"] = names.check_request_id(op.get("request_id") or "")
         except InputError:
-            # Kept, so the planner refuses instead of guessing: it is not an id that may go into a URL. The
+            # Kept, so the roll refuses instead of guessing: it is not an id that may go into a URL. The
             # parser has already dropped such an id (request_id None); the text the service sent names it.
             op["bad_request_id"] = op.get("operation_id") or op.get("request_id") or ""
             op["request_id"] = None
+    return operations
+
+
+def latest_operations(operations, kind=None):
+    """The latest role-instance operation (of ``kind``, or of any kind) of each instance, as
+    {(deployment name lower, instance lower): operation}."""
+    latest = {}
+    for op in operations:
+        if not op["instance"] or (op["kind"] != kind if kind else op["kind"] is None):
+            continue
         key = (op["deployment"], op["instance"])
         if key not in latest or op["started"] >= latest[key]["started"]:
             latest[key] = op
     return latest
+
+
+def role_operation_history(client, service, since, kind=DEFAULT_KIND):
+    """The latest ``kind`` operation of each role instance of ``service`` started since ``since`` (the service's
+    time), as {(deployment name lower, instance lower): operation}; every request id is checked before use."""
+    return latest_operations(checked_history(client, service, since), kind)
+
+
+def describe_operation(op):
+    """An operation from the history, for messages: its name, id and start."""
+    return "%s %s started %s" % (op.get("name") or "an operation", op.get("request_id") or op.get("bad_request_id"),
+                                 _iso(op.get("started")) or "at an unknown time")
 
 
 def _in_progress_holder(client, service, deployment_name, since):
@@ -284,30 +317,31 @@ class _Planner:
             return None
 
     def _read_history(self, services, since):
-        history = {}
+        """({(service, deployment, instance): latest operation of the roll's kind},
+        {(service, deployment, instance): latest role-instance operation of any kind}), since ``since``."""
+        history, anything = {}, {}
         for service in sorted(services):
             try:
-                for (dep, inst), op in role_operation_history(self.client, service, since, self.kind).items():
-                    history[(service.lower(), dep, inst)] = op
+                operations = checked_history(self.client, service, since)
             except AzureClassicError as err:
                 self.problems.append("cannot read the operation history of cloud service %s, which decides what an "
                                      "earlier run of this roll already did: %s" % (service, err.readable()))
-        return history
+                continue
+            for (dep, inst), op in latest_operations(operations, self.kind).items():
+                history[(service.lower(), dep, inst)] = op
+            for (dep, inst), op in latest_operations(operations).items():
+                anything[(service.lower(), dep, inst)] = op
+        return history, anything
 
     def _refuse(self):
         problems = self.problems
         text = problems[0] if len(problems) == 1 else "%d problems:\n- %s" % (len(problems), "\n- ".join(problems))
         raise RolloutError("preflight refused the roll: " + text, code="PreflightFailed")
 
-    def plan(self):
-        options = self.options
-        previous = None if options["fresh"] else self.state_file.load()
-        if previous is not None and (previous.get("roll_id") != options["roll_id"]
-                                     or (previous.get("kind") or DEFAULT_KIND) != self.kind):
-            previous = None
-        window_start = self.window_start = options.get("since") or _now() - options["resume_window"]
+    def _resolve(self):
+        """Read each targeted deployment: (deployments, instances, hosts, live instances by deployment), every
+        instance keyed by what the service calls it."""
         by_address = self._group_targets()
-
         deployments, instances, hosts, live_by_dep = {}, {}, {}, {}
         for address in sorted(by_address):
             group = by_address[address]
@@ -343,14 +377,62 @@ class _Planner:
                     "role": inst["role_name"], "upgrade_domain": inst["upgrade_domain"],
                     "outcome": "pending", "request_id": None, "start": None, "end": None, "error": None,
                     "resumed": False, "round": None}
+        return deployments, instances, hosts, live_by_dep
 
-        history = self._read_history({d["cloud_service"] for d in deployments.values()}, window_start)
+    def rebuild(self, roll):
+        """The state of a roll whose state file is gone, from the service: each target counts as done when the
+        history shows the roll's operation on it since the roll's window (by this run when it started after the roll
+        did), and as not done otherwise. ``roll``: the plan's window_start, counts_since and service_started."""
+        deployments, instances, hosts, _live = self._resolve()
+        for dep in deployments.values():
+            del dep["locked"], dep["status"]
+        history, _anything = self._read_history({d["cloud_service"] for d in deployments.values()},
+                                                roll.get("counts_since") or roll["window_start"])
+        for inst in instances.values():
+            op = history.get((inst["cloud_service"], inst["deployment_name"].lower(), inst["instance"].lower()))
+            if op is None or op.get("status") == "Failed" or not op.get("request_id"):
+                dep = deployments[inst["deployment"]]
+                dep.update(stopped=True, stop_reason=dep["stop_reason"] or "the roll stopped before reaching it")
+                if op is not None:
+                    inst.update(outcome="failed", request_id=op.get("request_id"), error={
+                        "code": "OperationFailed", "message": "its %s, %s, did not succeed" % (
+                            self.words["verb"], describe_operation(op)), "request_id": op.get("request_id")})
+                continue
+            inst.update(request_id=op["request_id"], start=op["started"], resumed=op["started"] < roll.get(
+                "service_started", 0), outcome="done" if op.get("status") == "Succeeded" else "started")
+            if inst["outcome"] == "started":
+                inst["error"] = {"code": "InProgress", "message": "its %s, %s, was still running" % (
+                    self.words["verb"], describe_operation(op)), "request_id": op["request_id"]}
+        return {"version": STATE_VERSION, "roll_id": self.options["roll_id"], "kind": self.kind, "status": "running",
+                "started": roll.get("started") or _now(), "resumed": False, "rebuilt": True,
+                "window_start": roll["window_start"], "counts_since": roll.get("counts_since"),
+                "deployments": deployments, "instances": instances, "hosts": hosts, "options": {},
+                "rounds": 0, "last_round": None, "problems": list(self.problems)}
+
+    def plan(self):
+        options = self.options
+        deployments, instances, hosts, live_by_dep = self._resolve()
+
+        # The roll's identity and its state file follow from the instances as the service names them.
+        options["roll_id"] = roll_id(list(instances.values()) or self.targets, self.kind)
+        if callable(self.state_file):
+            self.state_file = self.state_file(options["roll_id"])
+        previous = None if options["fresh"] else self.state_file.load()
+        if previous is not None and (previous.get("roll_id") != options["roll_id"]
+                                     or (previous.get("kind") or DEFAULT_KIND) != self.kind):
+            previous = None
+        # Windows are on the service's clock (the Date of the answers just read), so a controller clock minutes off
+        # changes nothing; only the state file's own times are the controller's.
+        service_now = self.client.service_now()
+        window_start = self.window_start = options.get("since") or service_now - options["resume_window"]
+        self.local_window_start = window_start - (self.client.clock_offset or 0.0)
+        history, anything = self._read_history({d["cloud_service"] for d in deployments.values()}, window_start)
         if options["fresh"]:
             # A new roll of the same instances: what ended before counts for nothing, but an operation still
             # running is followed, never sent again.
             history = {k: op for k, op in history.items() if op.get("status") == "InProgress"}
         own_in_flight = self._resume(instances, previous, history)
-        self._preflight(deployments, instances, live_by_dep, own_in_flight, window_start)
+        self._preflight(deployments, instances, live_by_dep, own_in_flight, window_start, anything)
         if self.problems:
             self._refuse()
         if own_in_flight and not self.check_mode:
@@ -360,9 +442,15 @@ class _Planner:
         state = {"version": STATE_VERSION, "roll_id": options["roll_id"], "kind": self.kind, "status": "running",
                  "started": (previous or {}).get("started") or _now(), "resumed": any(
                      i["resumed"] for i in instances.values()) or bool(own_in_flight),
+                 # On the service's clock: from when an operation of the roll's kind on a target, by anyone, counts
+                 # as done for this roll (a fresh roll counts from now).
+                 "window_start": window_start, "service_started": service_now,
+                 "counts_since": service_now if options["fresh"] else window_start,
                  "deployments": deployments, "instances": instances, "hosts": hosts,
-                 "options": {k: options[k] for k in ("max_failures", "operation_timeout", "ready_timeout",
-                                                     "max_parallel", "poll_interval", "max_requests_per_second")},
+                 "options": dict({k: options[k] for k in ("max_failures", "operation_timeout", "ready_timeout",
+                                                          "max_parallel", "poll_interval", "max_requests_per_second")},
+                                 availability_timeout=options.get("availability_timeout",
+                                                                  DEFAULT_AVAILABILITY_TIMEOUT)),
                  "rounds": max([len(d["batches"]) for d in deployments.values()] + [0]), "last_round": None}
         if not self.check_mode:
             self.state_file.save(state)
@@ -378,7 +466,7 @@ class _Planner:
         in_flight = []
         for key, inst in instances.items():
             was = old.get(key) or {}
-            if (was.get("start") or 0) < self.window_start:
+            if (was.get("start") or 0) < self.local_window_start:
                 was = {}  # older than the window: another roll's, like the service's history before it
             op = history.get((inst["cloud_service"].lower(), inst["deployment_name"].lower(), inst["instance"].lower()))
             if op is not None and op.get("bad_request_id") is not None:
@@ -411,7 +499,7 @@ class _Planner:
             # Failed: the service says the operation left the instance as it was, so it is sent again.
         done = [i for i in instances.values() if i["outcome"] == "done"]
         if done:
-            self.notes.append("resuming: %d instance(s) already %s by an earlier run of this roll (the "
+            self.notes.append("resuming: %d instance(s) already %s by an earlier run of this roll or another job (the "
                               "service's operation history since %s decides; to roll them again, set "
                               "rolling_reimage_since to a later time)" % (
                                   len(done), self.words["done"], _iso(self.window_start)))
@@ -425,14 +513,27 @@ class _Planner:
                                  "happened is unknown: %s" % (request_id, err.readable()))
             return None
 
-    def _preflight(self, deployments, instances, live_by_dep, own_in_flight, window_start):
+    def _preflight(self, deployments, instances, live_by_dep, own_in_flight, window_start, anything):
+        """List what stops the roll from starting. An instance down because of a role-instance operation (anyone's:
+        running, or ended within ready_timeout) is no reason to refuse: each batch waits while an instance of another
+        upgrade domain is down. One down for no such reason is, unless rolling_reimage_allow_unready accepts it."""
         recovering = set(own_in_flight)
+        recent = self.client.service_now() - self.options["ready_timeout"]
         for dep_key, dep in sorted(deployments.items()):
             locked, status = dep.pop("locked"), dep.pop("status") or ""
+            service, name = dep["cloud_service"], dep["deployment_name"].lower()
+            dep["accepted_down"] = []
             ours = [instances[k] for k in own_in_flight if instances[k]["deployment"] == dep_key]
-            # Our own operation may hold the lock, and our own recovering instances may keep it transitioning.
-            if (locked and not any(i["outcome"] == "started" for i in ours)) or (
-                    status.endswith("Transitioning") and not ours):
+            working = [op for (svc, dep_name, _inst), op in anything.items()
+                       if svc == service and dep_name == name and op.get("status") == "InProgress"]
+            for op in working:
+                if not any(i["request_id"] == op["request_id"] for i in ours):
+                    self.notes.append("%s: %s (%s) is under way; the batch it would overlap waits for it" % (
+                        dep_key, describe_operation(op), op["parameters"].get("roleinstancename")))
+            # Our own operation may hold the lock, and our own recovering instances may keep it transitioning; so may
+            # another client's operation on one instance, which the batches wait for.
+            if (locked and not working and not any(i["outcome"] == "started" for i in ours)) or (
+                    status.endswith("Transitioning") and not ours and not working):
                 if locked:
                     holder = _in_progress_holder(self.client, dep["cloud_service"], dep["deployment_name"],
                                                  window_start)
@@ -454,11 +555,26 @@ class _Planner:
                                 dep_key + "/" + live["instance_name"], self.words["done"],
                                 instances[key]["request_id"], status, self.words["verb"]))
                     continue  # our own instance, still recovering: waited for before the first round
-                if status != READY and not self.options["allow_unready"]:
-                    self.problems.append(
-                        "%s: instance %s is %s: %s other instances now would cut availability further "
-                        "(wait for it, or set rolling_reimage_allow_unready)" % (
-                            dep_key, live["instance_name"], status, self.words["doing"]))
+                if status == READY:
+                    continue
+                if self.options["allow_unready"]:
+                    dep["accepted_down"].append(live["instance_name"].lower())
+                    self.notes.append("%s: instance %s is %s; accepted (rolling_reimage_allow_unready)%s" % (
+                        dep_key, live["instance_name"], status,
+                        ": a target, so its upgrade domain goes first" if key in instances else
+                        ": not a target, so batches do not wait for it"))
+                    continue
+                op = anything.get((service, name, live["instance_name"].lower()))
+                if op is not None and status not in NOT_RECOVERING and (
+                        op.get("status") == "InProgress" or (op.get("status") == "Succeeded" and _ended_after(op, recent))):
+                    self.notes.append("%s: instance %s is %s after %s; batches of other upgrade domains wait until it "
+                                      "is ReadyRole (rolling_reimage_availability_timeout)" % (
+                                          dep_key, live["instance_name"], status, describe_operation(op)))
+                    continue
+                self.problems.append(
+                    "%s: instance %s is %s: %s other instances now would cut availability further "
+                    "(wait for it, or set rolling_reimage_allow_unready)" % (
+                        dep_key, live["instance_name"], status, self.words["doing"]))
 
     def _settle(self, deployments, instances, own_in_flight):
         """Follow what an earlier run left in flight until it ends and its instances are ReadyRole."""
@@ -489,10 +605,16 @@ class _Planner:
 
     def _batch(self, deployments, instances):
         for dep_key, entry in deployments.items():
+            # Targets already down (accepted by rolling_reimage_allow_unready) go first and their upgrade domain
+            # leads: the roll repairs them, instead of taking another domain down while they are.
+            broken = set(entry.get("accepted_down") or ())
+            leading = {i["upgrade_domain"] for i in instances.values()
+                       if i["deployment"] == dep_key and i["instance"].lower() in broken}
             # Still "started" only in check mode, where what an earlier run left in flight is not followed.
             todo = sorted((i for i in instances.values()
                            if i["deployment"] == dep_key and i["outcome"] not in ("done", "started")),
-                          key=lambda i: (i["upgrade_domain"], i["role"], i["instance"]))
+                          key=lambda i: (i["upgrade_domain"] not in leading, i["upgrade_domain"],
+                                         i["instance"].lower() not in broken, i["role"], i["instance"]))
             batches = []
             for inst in todo:
                 if batches and batches[-1]["upgrade_domain"] == inst["upgrade_domain"] and (
@@ -504,10 +626,25 @@ class _Planner:
             entry["batches"] = batches
 
 
+def _ended_after(op, when):
+    """Whether the history says ``op`` ended at or after ``when`` (the service's time)."""
+    ended = utc_epoch(op.get("completed_time"))
+    return ended is not None and ended >= when
+
+
+def rebuild(client, targets, options, roll, say):
+    """A roll's state rebuilt from the service's history, for its summary when the state file is gone."""
+    return _Planner(client, targets, options, None, say, True).rebuild(roll)
+
+
 def plan(client, targets, options, state_file, say, check_mode=False):
     """Preflight the targets against live state, resume what an earlier run of the roll did, and write the
-    plan (not in check mode); returns the state."""
-    return _Planner(client, targets, options, state_file, say, check_mode).plan()
+    plan (not in check mode); returns the state. ``state_file``: a StateFile, or a function of the roll's id that
+    gives one (the id is known once the instances are read)."""
+    planner = _Planner(client, targets, options, state_file, say, check_mode)
+    state = planner.plan()
+    state["state_path"] = planner.state_file.path if not callable(planner.state_file) else None
+    return state
 
 
 def describe_plan(state, check_mode=False):
@@ -552,6 +689,10 @@ class Timing:
             del seen[:-self.KEEP]
 
 
+class _BatchHeld(AzureClassicError):
+    """A batch may not go on: instances of other upgrade domains stayed down (the deployment is stopped)."""
+
+
 class _DeploymentRunner:
     def __init__(self, client, state, state_file, dep_key, options, say):
         self.client = client
@@ -563,6 +704,8 @@ class _DeploymentRunner:
         self.say = say
         self.kind = state.get("kind") or DEFAULT_KIND
         self.words = words(self.kind)
+        self._recent = {}  # the latest operation of any kind per instance, from the last history read
+        self._polls = 0  # polls spent waiting for other upgrade domains
 
     def _save(self):
         if self.state_file is not None:
@@ -609,22 +752,133 @@ class _DeploymentRunner:
             timing.learn("operation", inst["operation_end"] - accepted_at)
         return True
 
-    def _send(self, inst):
+    def _send(self, inst, upgrade_domain):
         """Send the roll's operation and wait for it; returns True when it Succeeded."""
         svc, name = self.dep["cloud_service"], self.dep["deployment_name"]
         inst.update(start=_now(), outcome="started", request_id=None)
         # Saved before sending: if this run dies before the answer, the next one asks the service what happened.
         self._save()
+
+        def recheck(_holder):
+            # Another operation held the deployment's lock, and the deployment may have changed while it did.
+            self._adopt_from_history([inst])
+            if inst.get("adopted"):
+                return inst["request_id"]
+            if not self._wait_for_other_domains(upgrade_domain):
+                raise _BatchHeld(self.dep["stop_reason"])
+            return None
+
         try:
             # The client checks the id the service answered with before it is kept or put into a URL.
-            inst["request_id"] = self.client.role_instance_operation(
+            request_id = self.client.role_instance_operation(
                 self.kind, svc, inst["instance"], deployment_name=name,
-                deadline=Deadline(self.options["operation_timeout"]))
+                deadline=Deadline(self.options["operation_timeout"]), recheck=recheck)
+        except _BatchHeld:
+            inst.update(outcome="pending", start=None, request_id=None)
+            return False
         except AzureClassicError as err:
             self._fail(inst, err.readable(), err.code or "Error")
             return False
+        if inst.get("adopted"):
+            return self._follow_adopted(inst)
+        inst["request_id"] = request_id
         self._save()
         return self.follow(inst, accepted_at=_now())
+
+    def _follow_adopted(self, inst):
+        self.say("[%s] %s: a %s that another client started during this roll (operation %s) is followed, not sent "
+                 "again" % (self.dep_key, inst["instance"], self.words["verb"], inst["request_id"]))
+        self._save()
+        return self.follow(inst)
+
+    def _adopt_from_history(self, instances):
+        """What anyone did since the roll began: an instance of ``instances`` not yet sent that the service's history
+        shows given the roll's operation (by a second job, say) counts as done by it, and is followed, never sent
+        again. Also keeps the latest operation of any kind per instance, to explain why an instance is down."""
+        svc, name = self.dep["cloud_service"], self.dep["deployment_name"].lower()
+        since = self.state.get("counts_since") or self.state.get("window_start") or 0
+        try:
+            operations = checked_history(self.client, svc, since)
+        except AzureClassicError as err:
+            self._stop("cannot read the service's operation history, which tells whether another job already %s "
+                       "the next instances: %s" % (self.words["done"], err.readable()))
+            return
+        self._recent = latest_operations(operations)
+        same = latest_operations(operations, self.kind)
+        for inst in instances:
+            if inst["outcome"] not in ("pending", "started") or inst.get("request_id"):
+                continue
+            op = same.get((name, inst["instance"].lower()))
+            if op is None or op.get("status") == "Failed":
+                continue
+            if op.get("bad_request_id") is not None:
+                self._fail(inst, "the service's history shows a %s of it whose id %r is not an operation id; the roll "
+                                 "will not guess whether it happened" % (self.words["verb"], op["bad_request_id"][:80]),
+                           "BadResponse", instance_down=True)
+                continue
+            inst.update(outcome="started", request_id=op["request_id"], start=_now(), adopted=True)
+
+    def _wait_for_other_domains(self, upgrade_domain):
+        """Wait while an instance of another upgrade domain than ``upgrade_domain`` is not ReadyRole, whoever took
+        it down (rolling_reimage_availability_timeout at most); False, with the deployment stopped, when they stay
+        down. Instances accepted down at plan time (rolling_reimage_allow_unready) do not count."""
+        svc, name = self.dep["cloud_service"], self.dep["deployment_name"]
+        accepted = set(self.dep.get("accepted_down") or ())
+        down_since = self.dep.setdefault("down_since", {})
+        timeout = self.options.get("availability_timeout", DEFAULT_AVAILABILITY_TIMEOUT)
+        deadline = Deadline(timeout, clock=self.client.clock)
+        said = [None]
+
+        def blocking(instances):
+            return [live for live in instances if live["instance_status"] != READY
+                    and live["upgrade_domain"] != upgrade_domain and live["instance_name"].lower() not in accepted]
+
+        def probe():
+            return self.client.get_deployment(svc, deployment_name=name)["role_instances"]
+
+        def note(instances):
+            down = blocking(instances)
+            now = _now()
+            for live in down:
+                down_since.setdefault(live["instance_name"], now)
+            if down and (said[0] is None or deadline.elapsed - said[0] >= SAY_WAITING_EVERY):
+                said[0] = deadline.elapsed
+                self.say("[%s] upgrade domain %s waits: %s (waited %ds of %ds, rolling_reimage_availability_timeout)"
+                         % (self.dep_key, upgrade_domain, self._describe_down(down), deadline.elapsed, timeout))
+
+        try:
+            instances = probe()
+            note(instances)
+            if blocking(instances):
+                schedule = PollSchedule(self.client.poll.min_interval, self.client.poll.growth,
+                                        max_interval=AVAILABILITY_POLL_MAX)
+                _done, instances, polls = wait_until(probe, lambda found: not blocking(found), deadline,
+                                                     self.client.sleep, note, schedule)
+                self._polls += polls
+        except AzureClassicError as err:
+            self._stop("cannot read the deployment before upgrade domain %s, to check that no other upgrade domain "
+                       "is down: %s" % (upgrade_domain, err.readable()))
+            return False
+        down = blocking(instances)
+        if down:
+            self._stop("instances of other upgrade domains stayed down for %ds (rolling_reimage_availability_timeout)"
+                       ": %s; taking upgrade domain %s down too would leave two down. Repair or wait for them, then "
+                       "run the roll again: what it already did is not sent again" % (
+                           timeout, self._describe_down(down), upgrade_domain))
+            return False
+        for live in instances:
+            down_since.pop(live["instance_name"], None)
+        return True
+
+    def _describe_down(self, down):
+        parts = []
+        for live in sorted(down, key=lambda i: (i["upgrade_domain"], i["instance_name"])):
+            op = self._recent.get((self.dep["deployment_name"].lower(), live["instance_name"].lower()))
+            parts.append("%s (upgrade domain %s) is %s, down since %s%s" % (
+                live["instance_name"], live["upgrade_domain"], live["instance_status"],
+                _iso(self.dep["down_since"].get(live["instance_name"])) or "now",
+                ", after " + describe_operation(op) if op else ""))
+        return "; ".join(parts)
 
     def wait_ready(self, pending, failed=()):
         """Wait until every instance in ``pending`` reports ReadyRole after its operation ended, and every one in
@@ -677,6 +931,16 @@ class _DeploymentRunner:
         batch = self.dep["batches"][index]
         instances = [self.state["instances"][_instance_key(self.dep_key, n)] for n in batch["instances"]]
         started = _now()
+        # What the deployment and its history say now decides, not only the plan: another job, a reboot from
+        # elsewhere or a stuck instance may have changed them since. The history is read again after a wait.
+        self._adopt_from_history(instances)
+        polls = self._polls
+        if not self.dep["stopped"] and self._wait_for_other_domains(batch["upgrade_domain"]) and self._polls != polls:
+            self._adopt_from_history(instances)
+        if self.dep["stopped"]:
+            self.say("[%s] batch %d/%d, upgrade domain %s: not started: %s" % (
+                self.dep_key, index + 1, len(self.dep["batches"]), batch["upgrade_domain"], self.dep["stop_reason"]))
+            return
         self.say("[%s] batch %d/%d, upgrade domain %s: %s %s (roll elapsed %.1fs)" % (
             self.dep_key, index + 1, len(self.dep["batches"]), batch["upgrade_domain"], self.words["doing"],
             ", ".join(batch["instances"]), started - roll_started))
@@ -684,7 +948,13 @@ class _DeploymentRunner:
         for inst in instances:
             if self.dep["stopped"]:
                 break
-            if self._send(inst):
+            if inst["outcome"] == "started" and inst.get("adopted"):
+                followed = self._follow_adopted(inst)
+            elif inst["outcome"] == "pending":
+                followed = self._send(inst, batch["upgrade_domain"])
+            else:
+                continue  # failed before it was sent (an unusable history entry)
+            if followed:
                 recovering.append(inst)
             self._save()
         failed = [i for i in instances if i["outcome"] == "failed"]
@@ -785,7 +1055,7 @@ def stop_all(state, state_file, reason):
 def row_outcome(inst):
     """How an instance ended, for the table, the summary and the report: done, skipped, untouched or failed."""
     if inst["outcome"] == "done":
-        return "skipped" if inst.get("resumed") else "done"
+        return "skipped" if inst.get("resumed") or inst.get("adopted") else "done"
     if inst["outcome"] == "pending":
         return "untouched"
     return "failed"  # failed, or started by this run and never followed to its end
@@ -815,7 +1085,8 @@ def summarize(state, state_file):
     state_file.save(state)
     return {"status": state["status"], "operation": state.get("kind") or DEFAULT_KIND, "counts": counts,
             "stopped_deployments": stopped, "instances": rows, "state_path": state_file.path,
-            "elapsed": round(state["finished"] - state["started"], 1), "hosts": host_outcomes(state)}
+            "elapsed": round(state["finished"] - state["started"], 1), "hosts": host_outcomes(state),
+            "rebuilt": bool(state.get("rebuilt"))}
 
 
 def host_outcomes(state, check_mode=False):
@@ -833,9 +1104,12 @@ def host_outcomes(state, check_mode=False):
         if inst["host"] != host:
             record.update(outcome="duplicate", msg="%s is the same instance as host %s, which reports it" % (
                 where, inst["host"]))
+        elif inst["outcome"] == "done" and inst.get("adopted"):
+            record.update(outcome=outcomes["already"], msg="%s was %s during this roll by another client (operation "
+                          "%s): followed, not sent again" % (where, w["done"], inst["request_id"]))
         elif inst["outcome"] == "done" and inst.get("resumed"):
-            record.update(outcome=outcomes["already"], msg="%s was already %s by an earlier run of this roll "
-                          "(operation %s)" % (where, w["done"], inst["request_id"]))
+            record.update(outcome=outcomes["already"], msg="%s was already %s by an earlier run of this roll or "
+                          "another job (operation %s)" % (where, w["done"], inst["request_id"]))
         elif check_mode and inst["outcome"] == "started":
             record.update(outcome="in_progress", msg="%s: operation %s, started by an earlier run of this roll, is "
                                                      "still running; it would be followed, not sent again" % (
@@ -858,6 +1132,8 @@ def host_outcomes(state, check_mode=False):
             error = inst.get("error") or {}
             record.update(outcome="failed", code=error.get("code"), msg="%s: %s" % (
                 where, (error.get("message") or "the %s did not finish" % w["verb"]).rstrip(".")))
+        if state.get("rebuilt"):
+            record["msg"] += (" (rebuilt from the service's operation history: the roll's state file was gone)")
         if record["outcome"] in FAILED_OUTCOMES:
             record["msg"] += ("; run the roll again (on any machine, within rolling_reimage_resume_window) to finish "
                               "it: what it already %s is not sent again" % w["done"])
@@ -878,6 +1154,8 @@ def format_table(summary):
     out.append("rolling %s %s in %.1fs: %d %s, %d failed, %d untouched, %d skipped (done earlier)" % (
         w["verb"], summary["status"], summary["elapsed"], c["done"], w["done"], c["failed"], c["untouched"],
         c["skipped"]))
+    if summary.get("rebuilt"):
+        out.append("the roll's state file was gone: these outcomes are rebuilt from the service's operation history")
     if summary.get("report_path"):
         out.append("report: %s" % summary["report_path"])
     return "\n".join(out)

@@ -120,6 +120,9 @@ class Handler(BaseHTTPRequestHandler):
                 emu.set_timing(payload.get("operation_seconds"), payload.get("recovery_seconds"),
                                payload.get("list_page_size"))
                 result = {"operation_seconds": emu.operation_seconds, "recovery_seconds": emu.recovery_seconds}
+            elif route == ("POST", "/_emulator/clock"):
+                emu.set_clock_offset(payload.get("offset", 0))
+                result = {"offset": emu.clock_offset}
             elif route == ("POST", "/_emulator/reset"):
                 emu.reset()
                 result = {"reset": True}
@@ -148,7 +151,7 @@ class Handler(BaseHTTPRequestHandler):
         target = split.path + ("?" + split.query if split.query else "")
         fault = self.server.faults.match(self.command, target) if self.server.injects_faults else NO_FAULT
         request_id = wire.new_request_id()
-        now = time.time()
+        now = emu.now()
         headers = {"Cache-Control": "no-cache", "Date": wire.http_date(now), "Server": wire.SERVER_HEADER,
                    "x-ms-servedbyregion": REGION, "x-ms-request-id": request_id,
                    "Strict-Transport-Security": "max-age=31536000; includeSubDomains"}

@@ -203,6 +203,7 @@ class Emulator:
 
     def reset(self):
         with self.lock:
+            self.clock_offset = 0.0
             self.services = copy.deepcopy(self._pristine)
             self.operations = {}
             self.operation_order = []
@@ -259,11 +260,26 @@ class Emulator:
         return dep, ("RunningTransitioning" if locked else "Running"), locked
 
     # -- time -----------------------------------------------------------------
+    def now(self):
+        """The service's clock: the machine's, moved by ``clock_offset`` (tests set it through the admin API to
+        play a service whose clock differs from the controller's). Every time the emulator shows is on it."""
+        return time.time() + self.clock_offset
+
+    def set_clock_offset(self, seconds):
+        """Move the service's clock; only between tests, with nothing scheduled, so no change lands out of order."""
+        seconds = float(seconds)
+        if seconds != seconds or abs(seconds) > 10 * 365 * 86400:
+            raise ValueError("offset is seconds, within ten years")
+        with self.lock:
+            if self.schedule:
+                raise ValueError("the clock moves only while no operation or recovery is under way")
+            self.clock_offset = seconds
+
     def _at(self, when, action):
         heapq.heappush(self.schedule, (when, next(self.seq), action))
 
     def advance(self, now=None):
-        now = time.time() if now is None else now
+        now = self.now() if now is None else now
         with self.lock:
             while self.schedule and self.schedule[0][0] <= now:
                 when, order, action = heapq.heappop(self.schedule)  # pylint: disable=unused-variable
@@ -304,8 +320,12 @@ class Emulator:
     # -- operations ---------------------------------------------------------------
     def start_role_operation(self, kind, dep, inst, request_id, thumbprint, client_ip,
                              fail=None, stuck=False, when=None):
-        """Accept a reimage/reboot/rebuild: take the deployment's lock and schedule the lifecycle."""
-        now = time.time() if when is None else when
+        """Accept a reimage/reboot/rebuild: take the deployment's lock and schedule the lifecycle.
+
+        An instance's lifecycle belongs to the last operation started on it: what an earlier one scheduled (its
+        recovery to ReadyRole, say) is dropped, so an instance stays down until the last operation on it is over.
+        """
+        now = self.now() if when is None else when
         op_seconds, rec_seconds = self.operation_seconds, self.recovery_seconds
         base = "/%s/services/hostedservices/%s/deployments/%s" % (self.subscription_id, dep["service"], dep["name"])
         op = {"request_id": request_id, "kind": "Update", "name": OPERATION_NAMES[kind], "status": "InProgress",
@@ -318,9 +338,14 @@ class Emulator:
         self.operation_order.append(request_id)
         dep["lock"] = request_id
         dep["modified"] = now
+        inst["lifecycle"] = generation = inst.get("lifecycle", 0) + 1
+
+        def current(action):
+            return lambda t: action(t) if inst["lifecycle"] == generation else None
+
         for fraction, status, power in STATUS_PATHS[kind]:
             self._at(now + fraction * op_seconds,
-                     lambda t, s=status, p=power: self._set_status(t, inst, s, p))
+                     current(lambda t, s=status, p=power: self._set_status(t, inst, s, p)))
 
         def finish(t):
             if fail:
@@ -333,13 +358,15 @@ class Emulator:
             op["completed"] = t
             dep["lock"] = None
             dep["modified"] = t
+            if inst["lifecycle"] != generation:
+                return  # a later operation on the instance has its lifecycle now
             if stuck:
                 inst["stuck"] = True
                 self._set_status(t, inst, "BusyRole", "Started", "Waiting for role to start...")
                 return
             if rec_seconds > 0 and not fail:
                 self._set_status(t, inst, "BusyRole", "Started")
-            self._at(t + rec_seconds, lambda t2: self._set_status(t2, inst, READY, "Started"))
+            self._at(t + rec_seconds, current(lambda t2: self._set_status(t2, inst, READY, "Started")))
 
         self._at(now + op_seconds, finish)
         return op
@@ -347,7 +374,7 @@ class Emulator:
     def foreign_operation(self, request_id, when=None):
         """An operation of another client's, named by an injected 409: pollable, InProgress for operation-seconds,
         then Succeeded. It holds no lock and is not listed (the emulator knows nothing else about it)."""
-        now = time.time() if when is None else when
+        now = self.now() if when is None else when
         op = {"request_id": request_id, "status": "InProgress", "http_status": None, "error": None,
               "started": now, "completed": None}
         self.operations[request_id] = op

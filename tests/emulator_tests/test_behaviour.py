@@ -1,4 +1,5 @@
 """Instance lifecycle, availability, faults, admin API and List Subscription Operations."""
+import collections
 import concurrent.futures
 import json
 import os
@@ -331,3 +332,18 @@ def test_topology_rejects_bad_optional_elements(emulator, service, message):
     response = requests.post("%s/topology" % emulator.admin, json={"cloud_services": [service]},
                              verify=emulator.info["ca_path"], timeout=10)
     assert response.status_code == 400 and message in response.json()["error"]
+
+
+def test_overlapping_operations_keep_the_instance_down_until_the_last_one_ends(api, emulator):
+    """A reboot sent while a reimage's instance recovers: the first operation's ReadyRole must not show."""
+    emulator.timing(operation_seconds=1.0, recovery_seconds=1.5)
+    assert api.reimage("WebRole1_IN_0").status_code == 202
+    time.sleep(1.5)  # the reimage has ended; the instance recovers until 2.5 s
+    assert api.reimage("WebRole1_IN_0", comp="reboot").status_code == 202
+    time.sleep(3.0)
+    statuses = [(e["time"], e["status"]) for e in emulator.events("instance_status") if e["instance"] == "WebRole1_IN_0"]
+    ready = [t for t, status in statuses if status == "ReadyRole"]
+    reboot_accepted = emulator.accepted("reboot")[0]["time"]
+    assert len(ready) == 1 and ready[0] > reboot_accepted + 1.0 + 1.5 - 0.1, statuses
+    assert collections.Counter(s for _t, s in statuses)["StoppingRole"] == 2
+    assert emulator.availability()["contoso-web/contoso-web-prod"]["max_unavailable_instances"] == 1

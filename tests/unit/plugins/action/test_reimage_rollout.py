@@ -183,10 +183,34 @@ def test_check_mode_skips_the_steps_after_the_plan_without_loading_state(step, m
 
 
 def test_outside_check_mode_a_missing_state_file_is_an_error(tmp_path):
-    with pytest.raises(AnsibleError, match="no roll in progress at"):
+    with pytest.raises(AnsibleError, match="roll.json is gone .removed while the roll ran.., so this step cannot go on"):
         run_step({"step": "round", "round": 0, "state_path": str(tmp_path / "roll.json")})
     with pytest.raises(AnsibleError, match="state_path is required after the plan step"):
         run_step({"step": "finish"})
+    with pytest.raises(AnsibleError, match="was not given the plan's window"):
+        run_step({"step": "finish", "state_path": str(tmp_path / "roll.json")})
+
+
+def test_abort_without_a_state_file_has_nothing_to_stop(tmp_path, engine):
+    result = run_step({"step": "abort", "state_path": str(tmp_path / "roll.json"), "reason": "x"})
+    assert result.get("failed") is not True and engine.stop_all.calls == []
+
+
+def test_finish_without_a_state_file_rebuilds_the_outcomes_from_the_service(tmp_path, monkeypatch, engine):
+    state = {"version": rollout.STATE_VERSION, "kind": "reimage", "rebuilt": True, "instances": {}, "hosts": {},
+             "deployments": {}, "started": 1.0}
+    rebuild = Recorder(value=state)
+    monkeypatch.setattr(rollout, "rebuild", rebuild)
+    engine.summarize.error = None
+    engine.summarize.value = {"status": "complete", "operation": "reimage", "elapsed": 1.0, "instances": [],
+                              "counts": {"done": 0, "failed": 0, "untouched": 0, "skipped": 0},
+                              "hosts": {"web0": {"outcome": "reimaged"}}, "rebuilt": True}
+    roll = {"roll_id": "abc", "window_start": 100.0, "counts_since": 100.0, "service_started": 110.0, "started": 1.0}
+    result = run_step({"step": "finish", "state_path": str(tmp_path / "roll.json"), "roll": roll,
+                       "report_path": str(tmp_path / "r.html")})
+    (_client, targets, options, given_roll, _say), _kwargs = rebuild.calls[0]
+    assert [t["host"] for t in targets] == ["web0", "web1"] and given_roll == roll and options["operation"] == "reimage"
+    assert result["hosts"] == {"web0": {"outcome": "reimaged"}} and engine.client.closed == 1
 
 
 # -- the steps after the plan, with a real state file and a stubbed engine --------------------------------------------

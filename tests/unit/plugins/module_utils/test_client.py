@@ -176,10 +176,98 @@ def test_conflict_waits_for_the_holder_then_retries():
     holder = "c" * 32
     conflict = error_body("ConflictError", "Windows Azure is currently performing an operation with x-ms-requestid "
                           "%s on this deployment that requires exclusive access." % holder)
+    reboot = _listing((holder, "RebootRoleInstance", {"roleInstanceName": "W_IN_1"}, "Succeeded"))
     c = make_client([(is_post, Raw(409, conflict)), (is_get_op(holder), Raw(200, op_body(holder, "InProgress"))),
                      (is_get_op(holder), Raw(200, op_body(holder, "Succeeded"))),
+                     (lambda m, u: "/operations?" in u, Raw(200, reboot)),
                      (is_post, Raw(202, b"", {"x-ms-request-id": RID}))])
     assert c.role_instance_operation("reimage", "svc", "W_IN_1", deployment_name="d", deadline=Deadline(60, clock=c.fake_clock)) == RID
+    assert [call[0] for call in c.stub.calls] == ["POST", "GET", "GET", "GET", "POST"], "a reboot held it: sent again"
+
+
+def test_conflict_held_by_the_same_operation_on_the_same_instance_is_followed_not_repeated():
+    holder = "c" * 32
+    conflict = error_body("ConflictError", "... x-ms-requestid %s on this deployment ..." % holder)
+    same = _listing((holder, "ReimageRoleInstance", {"roleInstanceName": "W_IN_1", "deploymentName": "D"},
+                     "Succeeded"), started=_now_text())
+    c = make_client([(is_post, Raw(409, conflict)), (is_get_op(holder), Raw(200, op_body(holder, "Succeeded"))),
+                     (lambda m, u: "/operations?" in u, Raw(200, same))])
+    assert c.role_instance_operation("reimage", "svc", "W_IN_1", deployment_name="d",
+                                     deadline=Deadline(60, clock=c.fake_clock)) == holder
+    assert [call[0] for call in c.stub.calls] == ["POST", "GET", "GET"] and "another client started" in c.warnings[0]
+
+
+def test_after_a_conflict_the_callers_recheck_decides_before_anything_is_sent_again():
+    holder = "c" * 32
+    conflict = error_body("ConflictError", "... x-ms-requestid %s on this deployment ..." % holder)
+    asked = []
+    c = make_client([(is_post, Raw(409, conflict)), (is_get_op(holder), Raw(200, op_body(holder, "Succeeded")))])
+    assert c.role_instance_operation("reimage", "svc", "W_IN_1", deployment_name="d",
+                                     deadline=Deadline(60, clock=c.fake_clock),
+                                     recheck=lambda h: asked.append(h) or "d" * 32) == "d" * 32
+    assert asked == [holder] and [call[0] for call in c.stub.calls] == ["POST", "GET"]
+
+
+def _now_text(offset=0):
+    import time as _time
+    return _time.strftime("%Y-%m-%dT%H:%M:%SZ", _time.gmtime(_time.time() + offset))
+
+
+def _date_header(offset):
+    import email.utils
+    import time as _time
+    return {"Date": email.utils.formatdate(_time.time() + offset, usegmt=True)}
+
+
+@pytest.mark.parametrize("skew", [-200, 200, -3600, 3600])
+def test_a_lost_answer_is_looked_up_on_the_services_clock(skew):
+    """The service's clock ``skew`` seconds from ours: its Date header puts our send on its clock."""
+    listing = _listing((RID, "ReimageRoleInstance", {"roleInstanceName": "W_IN_2"}, "InProgress"), started=_now_text(skew))
+    c = make_client([(is_post, lost())] + [(lambda m, u: "/operations?" in u, Raw(200, listing, _date_header(skew)))] * 2)
+    assert c.role_instance_operation("reimage", "svc", "W_IN_2", deployment_name="d", deadline=Deadline(60)) == RID
+    assert [call[0] for call in c.stub.calls].count("POST") == 1
+    assert abs(c.clock_offset - skew) < 3
+    assert bool(c.warnings[:1] and "clock" in c.warnings[0]) == (abs(skew) > client_mod.CLOCK_WARN_SKEW)
+
+
+def test_a_lost_answer_ignores_the_same_instance_of_the_other_deployment():
+    other = _listing((RID, "ReimageRoleInstance", {"roleInstanceName": "W_IN_2", "deploymentName": "staging-dep"},
+                      "InProgress"), started=_now_text())
+    deployment = ('<Deployment %s><Name>prod-dep</Name><DeploymentSlot>Production</DeploymentSlot>'
+                  '<RoleInstanceList/></Deployment>' % NS).encode()
+    c = make_client([(is_post, lost()), (lambda m, u: "/operations?" in u, Raw(200, other)),
+                     (lambda m, u: "/deploymentslots/production" in u and m == "GET", Raw(200, deployment)),
+                     (lambda m, u: "/operations?" in u, Raw(200, other)),
+                     (is_post, Raw(202, b"", {"x-ms-request-id": "b" * 32}))])
+    assert c.role_instance_operation("reimage", "svc", "W_IN_2", slot="production", deadline=Deadline(60)) == "b" * 32
+
+
+@pytest.mark.parametrize("entry, why", [
+    (("not-an-id", "ReimageRoleInstance", {"roleInstanceName": "W_IN_2"}, "InProgress"), "id"),
+    ((RID, "ReimageRoleInstance", {"roleInstanceName": "W_IN_2"}, "InProgress"), "start time"),
+])
+def test_a_lost_answer_whose_history_entry_is_unusable_is_ambiguous_and_never_resent(entry, why):
+    listing = _listing(entry, started=_now_text() if why == "id" else "")
+    c = make_client([(is_post, lost()), (lambda m, u: "/operations?" in u, Raw(200, listing))])
+    with pytest.raises(AmbiguousRequestError) as info:
+        c.role_instance_operation("reimage", "svc", "W_IN_2", deployment_name="d", deadline=Deadline(60))
+    assert "whose %s cannot be used" % why in info.value.message
+    assert [call[0] for call in c.stub.calls] == ["POST", "GET"], "nothing sent again"
+
+
+def test_a_history_that_repeats_its_continuation_token_or_never_ends_is_refused():
+    def page(token):
+        return ('<SubscriptionOperationCollection %s><SubscriptionOperations/><ContinuationToken>%s'
+                '</ContinuationToken></SubscriptionOperationCollection>' % (NS, token)).encode()
+    c = make_client([(lambda m, u: "/operations?" in u, Raw(200, page("t1")))] * 3)
+    with pytest.raises(ServiceManagementError) as info:
+        c.list_subscription_operations(0, 1)
+    assert info.value.code == "BadResponse" and "given before" in info.value.message and len(c.stub.calls) == 2
+    c = make_client([(lambda m, u: "/operations?" in u, Raw(200, page("t%d" % n))) for n in range(200)])
+    with pytest.raises(ServiceManagementError) as info:
+        c.list_subscription_operations(0, 1)
+    assert "past %d pages" % client_mod.MAX_HISTORY_PAGES in info.value.message
+    assert len(c.stub.calls) == client_mod.MAX_HISTORY_PAGES
 
 
 def test_conflict_beyond_the_budget_is_reported():

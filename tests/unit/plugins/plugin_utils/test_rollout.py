@@ -22,8 +22,10 @@ class FakeClient:
     def list_subscription_operations(self, start, end, object_id=None, result=None):
         return [dict(op) for op in self.history if result is None or op["status"] == result]
 
-    # The real reading of the history, over the fake list above.
+    # The real reading of the history, over the fake list above, on a service clock that agrees with ours.
     operation_history = ServiceManagementClient.operation_history
+    service_now = ServiceManagementClient.service_now
+    clock_offset = None
 
     def get_operation(self, request_id):
         for op in self.history:
@@ -111,9 +113,31 @@ def test_resume_skips_what_the_service_history_shows_done_and_resends_what_faile
 
 
 def test_a_deployment_locked_by_another_operation_names_it(tmp_path):
-    client = FakeClient(locked=True, history=[operation("e" * 32, "Web_IN_2", "InProgress", name="RebootRoleInstance")])
-    with pytest.raises(rollout.RolloutError, match="operation e{32} \\(RebootRoleInstance of Web_IN_2\\)"):
+    client = FakeClient(locked=True, history=[operation("e" * 32, "", "InProgress", name="ChangeDeploymentConfiguration")])
+    with pytest.raises(rollout.RolloutError, match="operation e{32} \\(ChangeDeploymentConfiguration\\)"):
         rollout.plan(client, targets(["Web_IN_0"]), OPTIONS, rollout.StateFile(str(tmp_path / "s")), print)
+
+
+def test_another_clients_operation_on_one_instance_is_waited_for_not_refused(tmp_path):
+    """Locked by a reboot of Web_IN_2 from elsewhere, which is down: the plan says so and its batches wait."""
+    client = FakeClient(locked=True, status={"Web_IN_2": "StoppingRole"},
+                        history=[operation("e" * 32, "Web_IN_2", "InProgress", name="RebootRoleInstance")])
+    notes = []
+    state = rollout.plan(client, targets(["Web_IN_0"]), OPTIONS, rollout.StateFile(str(tmp_path / "s")), notes.append)
+    text = "\n".join(notes)
+    assert "RebootRoleInstance eeeeeeee" in text and "instance Web_IN_2 is StoppingRole after" in text
+    assert state["deployments"]["svc/svc-production"]["accepted_down"] == []
+
+
+def test_targets_accepted_down_are_rolled_first_and_their_domain_leads(tmp_path):
+    client = FakeClient(status={"Web_IN_2": "CyclingRole", "Worker_IN_1": "BusyRole"})
+    state = rollout.plan(client, targets(ALL), dict(OPTIONS, allow_unready=True), rollout.StateFile(str(tmp_path / "s")),
+                         print)
+    dep = state["deployments"]["svc/svc-production"]
+    assert sorted(dep["accepted_down"]) == ["web_in_2", "worker_in_1"]
+    assert [(b["upgrade_domain"], b["instances"]) for b in dep["batches"]] == [
+        (1, ["Worker_IN_1", "Web_IN_1"]), (2, ["Web_IN_2", "Worker_IN_2"]),
+        (0, ["Web_IN_0", "Web_IN_3", "Worker_IN_0", "Worker_IN_3"])]
 
 
 def test_the_state_file_is_trusted_only_when_safe(tmp_path):
@@ -121,7 +145,7 @@ def test_the_state_file_is_trusted_only_when_safe(tmp_path):
     state_file = rollout.StateFile(str(folder / "s.json"))
     state = rollout.plan(FakeClient(), targets(ALL), OPTIONS, state_file, print)
     assert oct(folder.stat().st_mode & 0o777) == "0o700" and oct((folder / "s.json").stat().st_mode & 0o777) == "0o600"
-    assert state_file.load()["roll_id"] == "r1"
+    assert state_file.load()["roll_id"] == rollout.roll_id(state["instances"].values())
     (folder / "s.json").chmod(0o620)
     with pytest.raises(rollout.RolloutError, match="writable by other users"):
         state_file.load()
@@ -238,3 +262,66 @@ def test_an_operation_id_the_parser_rejects_still_refuses_the_roll(tmp_path, sta
     with pytest.raises(rollout.RolloutError, match=r"'\.\./\.\./subscriptions' is not an operation id"):
         rollout.plan(FakeClient(history=parsed), targets(ALL), OPTIONS, rollout.StateFile(str(tmp_path / "s.json")),
                      print, check_mode=True)
+
+
+class DownElsewhereClient(FakeClient):
+    """Worker_IN_2 (upgrade domain 2) is down for the first ``down_for`` seconds of a fake clock."""
+
+    def __init__(self, down_for, **kwargs):
+        super().__init__(**kwargs)
+        self.now = 0.0
+        self.down_for = down_for
+        self.poll = rollout.PollSchedule(0.5, rollout.POLL_GROWTH)
+
+    def clock(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.now += seconds
+
+    def get_deployment(self, service, slot=None, deployment_name=None):
+        self.status = {"Worker_IN_2": "BusyRole"} if self.now < self.down_for else {}
+        return super().get_deployment(service, slot, deployment_name)
+
+
+def _runner(client, tmp_path, said, timeout):
+    state = rollout.plan(FakeClient(), targets(ALL), dict(OPTIONS, availability_timeout=timeout),
+                         rollout.StateFile(str(tmp_path / "s.json")), print)
+    state["options"]["availability_timeout"] = timeout
+    return rollout._DeploymentRunner(client, state, None, "svc/svc-production", state["options"], said.append)
+
+
+@pytest.mark.parametrize("down_for, timeout, goes_on", [(95, 600, True), (10_000, 120, False)])
+def test_a_batch_waits_while_another_domain_is_down_and_says_so_at_least_every_30s(tmp_path, down_for, timeout, goes_on):
+    client = DownElsewhereClient(down_for)
+    said = []
+    runner = _runner(client, tmp_path, said, timeout)
+    assert runner._wait_for_other_domains(0) is goes_on
+    waits = [line for line in said if "upgrade domain 0 waits: Worker_IN_2 (upgrade domain 2) is BusyRole" in line]
+    assert len(waits) >= min(down_for, timeout) // 30
+    times = [0] + [float(line.split("(waited ")[1].split("s")[0]) for line in waits[1:]]
+    assert all(b - a <= 30 for a, b in zip(times, times[1:])), times
+    if goes_on:
+        assert not runner.dep["stopped"] and client.now >= down_for
+    else:
+        assert runner.dep["stopped"] and "stayed down for 120s" in runner.dep["stop_reason"]
+        assert client.now <= timeout + rollout.AVAILABILITY_POLL_MAX
+
+
+def test_the_batchs_own_domain_and_instances_accepted_down_do_not_hold_it(tmp_path):
+    client = DownElsewhereClient(10_000)
+    runner = _runner(client, tmp_path, [], 60)
+    assert runner._wait_for_other_domains(2) is True, "Worker_IN_2 is in the batch's own domain"
+    runner.dep["accepted_down"] = ["worker_in_2"]
+    assert runner._wait_for_other_domains(0) is True and client.now == 0
+
+
+def test_an_operation_another_client_started_on_a_batch_instance_is_followed_not_sent(tmp_path):
+    client = FakeClient(history=[operation("f" * 32, "Web_IN_1", "InProgress"),
+                                 operation("e" * 32, "Worker_IN_1", "Failed")])
+    said = []
+    runner = _runner(client, tmp_path, said, 60)
+    instances = [runner.state["instances"]["svc/svc-production/%s" % n] for n in ("web_in_1", "worker_in_1")]
+    runner._adopt_from_history(instances)
+    assert instances[0]["outcome"] == "started" and instances[0]["adopted"] and instances[0]["request_id"] == "f" * 32
+    assert instances[1]["outcome"] == "pending", "a failed operation left its instance as it was: sent"
