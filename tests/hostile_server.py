@@ -28,6 +28,20 @@ class Request:
         self.headers = headers
 
 
+def read_request(conn):
+    """The Request whose head arrives on ``conn`` (a socket), or None when the client hangs up first."""
+    head = b""
+    while b"\r\n\r\n" not in head and len(head) < 65536:
+        data = conn.recv(4096)
+        if not data:
+            return None
+        head += data
+    lines = head.split(b"\r\n\r\n", 1)[0].decode("latin-1").split("\r\n")
+    method, target = lines[0].split(" ")[:2]
+    return Request(method, target, {name: value.strip() for name, value in (line.split(":", 1) for line in lines[1:]
+                                                                             if ":" in line)})
+
+
 def answer(status, body=b"", headers=None, length=True):
     """The bytes of a whole HTTP/1.1 answer that closes the connection; without ``length`` its end is the close."""
     head = ["HTTP/1.1 %s" % status, "Content-Type: application/xml; charset=utf-8", "Connection: close"]
@@ -86,15 +100,9 @@ class HostileServer:
         try:
             with self.context.wrap_socket(raw, server_side=True) as conn:
                 self.client_certificates.append(conn.getpeercert(binary_form=True))
-                head = b""
-                while b"\r\n\r\n" not in head and len(head) < 65536:
-                    data = conn.recv(4096)
-                    if not data:
-                        return
-                    head += data
-                lines = head.split(b"\r\n\r\n", 1)[0].decode("latin-1").split("\r\n")
-                method, target = lines[0].split(" ")[:2]
-                request = Request(method, target, dict(line.split(": ", 1) for line in lines[1:] if ": " in line))
+                request = read_request(conn)
+                if request is None:
+                    return
                 self.requests.append(request)
                 reply = self.respond(request)
                 if callable(reply):
