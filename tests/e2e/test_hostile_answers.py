@@ -7,7 +7,8 @@ import time
 
 import pytest
 
-from tests.helpers import run_adhoc
+from tests.e2e.test_rolling_role import inventory, play
+from tests.helpers import run_adhoc, run_playbook
 from tests.hostile_server import PEAK_RSS_WRAPPER, HostileServer, answer, peak_rss_mib, streamed
 
 NS = 'xmlns="http://schemas.microsoft.com/windowsazure"'
@@ -112,6 +113,16 @@ def test_an_accepted_reimage_with_a_malformed_request_id_reports_changed(emulato
     assert result["changed"] is True and result["request_id"] is None, out
     assert result["request_id_raw"].startswith("<b>zzz") and len(result["request_id_raw"]) < 100, out
     assert len(server.requests) == 1
+
+
+def test_a_malformed_answer_refuses_the_roll_cleanly(emulator, servers, tmp_path):
+    """The roll's planner reads every deployment first: an answer it cannot read stops it with the code, not a crash."""
+    server = servers(lambda request: answer("200 OK", b"<html><body>Sign in</body></html>", {"x-ms-request-id": RID}))
+    proc = run_playbook(emulator, play(tmp_path), tmp_path, inventory=inventory(tmp_path, instances=("WebRole1_IN_0",)),
+                        env={"AZURE_MANAGEMENT_URL": server.url})
+    assert proc.returncode != 0, proc.output
+    assert "BadResponse" in proc.output and "Traceback" not in proc.output, proc.output
+    assert server.requests and all(request.method == "GET" for request in server.requests), "nothing was reimaged"
 
 
 # -- answers bounded in size and time ---------------------------------------------------------------------------
