@@ -14,14 +14,14 @@ import re
 import time
 
 from ansible_collections.azure_classic.cloud_services.plugins.module_utils._errors import ServiceManagementError
-from ansible_collections.azure_classic.cloud_services.plugins.module_utils._names import shown
+from ansible_collections.azure_classic.cloud_services.plugins.module_utils._names import escaped
 
 _GUID_RE = re.compile(r"^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$")
 
 
 OPERATION_STATUSES = ("InProgress", "Succeeded", "Failed")
-# The service never declares a DTD; one that does could define entities that expand without end.
 _DIGITS_RE = re.compile(r"[0-9]+")
+# The service never declares a DTD; one that does could define entities that expand without end.
 _DTD_RE = re.compile(r"<!(?:DOCTYPE|ENTITY)", re.IGNORECASE)
 
 
@@ -52,9 +52,8 @@ def _root(body, expected=None):
     except ET.ParseError as exc:
         raise ParseError("the answer is not valid XML: %s" % exc) from None
     if expected and _local(root.tag) != expected:
-        raise ParseError("the answer is a <%s> document, not <%s>" % (shown(_local(root.tag)), expected))
+        raise ParseError("the answer is a <%s> document, not <%s>" % (escaped(_local(root.tag)), expected))
     return root
-
 
 
 def _child(elem, name):
@@ -93,7 +92,7 @@ def _int(elem, name):
     if value in (None, ""):
         return None
     if not _DIGITS_RE.fullmatch(value.strip()):
-        raise ParseError("the answer's %s is %s, not a number" % (name, shown(value)))
+        raise ParseError("the answer's %s is %s, not a number" % (name, escaped(value)))
     return int(value)
 
 
@@ -126,7 +125,7 @@ def parse_operation(body):
     error = _child(root, "Error")
     status = _required(root, "Status", "Operation")
     if status not in OPERATION_STATUSES:
-        raise ParseError("the answer's Operation Status is %s, not one of %s" % (shown(status), ", ".join(OPERATION_STATUSES)))
+        raise ParseError("the answer's Operation Status is %s, not one of %s" % (escaped(status), ", ".join(OPERATION_STATUSES)))
     return {
         "request_id": normalize_request_id(_text(root, "ID")),
         "status": status,

@@ -556,7 +556,7 @@ class ServiceManagementClient:
     def _error(response):
         code, message = _asm_xml().parse_error(response.body)
         if code is None:
-            snippet = names.shown(response.body[:200].decode("utf-8", "replace")) if response.body else "(empty body)"
+            snippet = names.escaped(response.body[:400].decode("utf-8", "replace"), 200) if response.body else "(empty body)"
             code, message = "HttpError%d" % response.status, "unexpected answer: %s" % snippet
         return ServiceManagementError(message or "", code=code, http_status=response.status,
                                       request_id=_checked_request_id(response.request_id))
@@ -745,7 +745,7 @@ def _service_request_id(kind, response):
                                    code="MissingRequestId", http_status=response.status)
     checked = _checked_request_id(value)
     if checked is None:
-        raw = names.shown(value)
+        raw = names.escaped(value)
         raise AcceptedRequestError("the service accepted the %s request but its x-ms-request-id %s is not an "
                                    "operation id" % (kind, raw), code="BadRequestId", http_status=response.status,
                                    raw_request_id=raw)

@@ -34,7 +34,7 @@ def _describe(value):
     return repr(value) if isinstance(value, str) else repr(str(value))
 
 
-def shown(value, limit=80):
+def escaped(value, limit=80):
     """Text from the service for a message or a result: control and non-ASCII characters escaped, at most
     ``limit`` characters of it."""
     text = value if isinstance(value, str) else str(value)
