@@ -38,8 +38,8 @@ def read_request(conn):
         head += data
     lines = head.split(b"\r\n\r\n", 1)[0].decode("latin-1").split("\r\n")
     method, target = lines[0].split(" ")[:2]
-    return Request(method, target, {name: value.strip() for name, value in (line.split(":", 1) for line in lines[1:]
-                                                                             if ":" in line)})
+    fields = (line.split(":", 1) for line in lines[1:] if ":" in line)
+    return Request(method, target, {name: value.strip() for name, value in fields})
 
 
 def answer(status, body=b"", headers=None, length=True):
@@ -55,7 +55,7 @@ def streamed(head, chunk, count, pause=0.0):
     """An answer written as it goes: ``head`` (bytes), then ``chunk`` ``count`` times, ``pause`` seconds apart."""
     def write(conn):
         conn.sendall(head)
-        for _ in range(count):
+        for _sent in range(count):
             if pause:
                 time.sleep(pause)
             conn.sendall(chunk)

@@ -94,7 +94,7 @@ RETURN = r"""
 request_id:
   description:
     - The operation's request id (C(x-ms-request-id)), 32 hex digits. Null in check mode.
-    - Null also when the service accepted the request but sent no valid id (then RV(changed) is still true and
+    - Null also when the service accepted the request but sent no valid id (then C(changed) is still true and
       RV(request_id_raw) shows what came).
   returned: always
   type: str
