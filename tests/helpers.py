@@ -113,10 +113,11 @@ def bin_path(name):
     return str(candidate) if candidate.exists() else name
 
 
-def run_adhoc(emu, module, args, env=None, extra=(), timeout=300):
-    """``ansible localhost -m MODULE -a ARGS`` with JSON output; returns (rc, result dict, raw output)."""
+def run_adhoc(emu, module, args, env=None, extra=(), timeout=300, wrapper=()):
+    """``ansible localhost -m MODULE -a ARGS`` with JSON output (run by ``wrapper``, a command prefix, if given);
+    returns (rc, result dict, raw output)."""
     environment = emu.env(**(env or {}))
-    cmd = [bin_path("ansible"), "localhost", "-m", "azure_classic.cloud_services." + module,
+    cmd = [*wrapper, bin_path("ansible"), "localhost", "-m", "azure_classic.cloud_services." + module,
            "-a", json.dumps(args) if isinstance(args, dict) else args, *extra]
     proc = subprocess.run(cmd, env=environment, capture_output=True, text=True, timeout=timeout,
                           stdin=subprocess.DEVNULL, check=False)

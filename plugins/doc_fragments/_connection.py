@@ -32,7 +32,8 @@ options:
     type: str
   management_url:
     description:
-      - Base URL of the Service Management endpoint. Must be C(https://).
+      - Base URL of the Service Management endpoint. Must be C(https://), without a user, password, query,
+        fragment, backslash or non-ASCII character, and read alike by Python's and urllib3's URL parsers.
       - Overrides O(cloud_environment) and the URL of a publishsettings file.
       - Falls back to the E(AZURE_MANAGEMENT_URL) environment variable.
     type: str
@@ -62,7 +63,8 @@ options:
     default: '2014-10-01'
   timeout:
     description:
-      - How long to wait for the answer to one HTTP request, in seconds (1 to 3600).
+      - How long one HTTP request may take in all, in seconds (1 to 3600), connecting, sending and reading the
+        whole answer. An answer still arriving when it runs out is cut off, however slowly it trickles in.
       - Connecting (TCP, a proxy's tunnel and the TLS handshake) may take at most 15 seconds of it.
     type: int
     default: 60
@@ -104,8 +106,12 @@ notes:
     connection is a C(CONNECT) tunnel, so TLS and the management certificate still go end to end with the
     service; O(ca_path) and O(validate_certs) apply to the service's certificate. A C(.netrc) file is not read
     and the proxy's credentials are never shown in messages.
-  - A C(307) or C(308) redirect is followed only to the endpoint's own host or within its cloud's domain (for
-    example C(*.core.windows.net)); the management certificate is never presented to any other host.
+  - A C(307) or C(308) redirect is followed only to the endpoint's own host or to its cloud's management host
+    and that host's regional front ends (for example C(management.core.windows.net) and
+    C(ussouth2.management.core.windows.net)); the management certificate is never presented to any other host,
+    nor to a C(Location) that Python's and urllib3's URL parsers read differently.
+  - Answers are read up to 8 MiB (after any decompression; C(identity) encoding is asked for) and fail with
+    C(ResponseTooLarge) beyond. An answer that is not the service's XML fails with C(BadResponse).
 requirements:
   - requests
   - cryptography (only for PKCS#12 and publishsettings files)
@@ -136,7 +142,8 @@ options:
       - name: AZURE_CERT_PASSWORD
   management_url:
     description:
-      - Base URL of the Service Management endpoint. Must be C(https://).
+      - Base URL of the Service Management endpoint. Must be C(https://), without a user, password, query,
+        fragment, backslash or non-ASCII character, and read alike by Python's and urllib3's URL parsers.
       - Overrides O(cloud_environment) and the URL of a publishsettings file.
     type: str
     env:
@@ -165,7 +172,8 @@ options:
     default: '2014-10-01'
   timeout:
     description:
-      - How long to wait for the answer to one HTTP request, in seconds (1 to 3600).
+      - How long one HTTP request may take in all, in seconds (1 to 3600), connecting, sending and reading the
+        whole answer. An answer still arriving when it runs out is cut off, however slowly it trickles in.
       - Connecting (TCP, a proxy's tunnel and the TLS handshake) may take at most 15 seconds of it.
     type: int
     default: 60

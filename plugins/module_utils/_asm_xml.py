@@ -13,11 +13,26 @@ import calendar
 import re
 import time
 
+from ansible_collections.azure_classic.cloud_services.plugins.module_utils._errors import ServiceManagementError
+from ansible_collections.azure_classic.cloud_services.plugins.module_utils._names import escaped
+
 _GUID_RE = re.compile(r"^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$")
 
 
-class ParseError(ValueError):
-    pass
+OPERATION_STATUSES = ("InProgress", "Succeeded", "Failed")
+_DIGITS_RE = re.compile(r"[0-9]+")
+# The service never declares a DTD; one that does could define entities that expand without end.
+_DTD_RE = re.compile(r"<!(?:DOCTYPE|ENTITY)", re.IGNORECASE)
+
+
+class ParseError(ServiceManagementError):
+    """An answer that is not the XML the service sends: not XML, another document, a required field missing.
+    A ServiceManagementError (code BadResponse), so every caller handles it as the service's bad answer."""
+
+    def __init__(self, message):
+        super().__init__(message, code="BadResponse",
+                         hint="the endpoint did not answer as the Service Management API does: check management_url "
+                              "and any proxy between")
 
 
 def _local(tag):
@@ -30,12 +45,14 @@ def _root(body, expected=None):
     import xml.etree.ElementTree as ET
     if isinstance(body, bytes):
         body = body.decode("utf-8-sig", errors="replace")
+    if _DTD_RE.search(body or ""):
+        raise ParseError("the answer declares a document type, which the service never does")
     try:
         root = ET.fromstring(body.strip())
     except ET.ParseError as exc:
-        raise ParseError("the response is not valid XML: %s" % exc) from None
+        raise ParseError("the answer is not valid XML: %s" % exc) from None
     if expected and _local(root.tag) != expected:
-        raise ParseError("expected %s, got %s" % (expected, _local(root.tag)))
+        raise ParseError("the answer is a <%s> document, not <%s>" % (escaped(_local(root.tag)), expected))
     return root
 
 
@@ -61,12 +78,22 @@ def _text(elem, name, default=None):
     return child.text
 
 
-def _int(elem, name):
+def _required(elem, name, where):
+    """The text of a field the collection relies on; a ParseError naming it when it is missing or empty."""
     value = _text(elem, name)
-    try:
-        return int(value) if value not in (None, "") else None
-    except ValueError:
+    if value is None or not value.strip():
+        raise ParseError("the answer's %s has no %s" % (where, name))
+    return value
+
+
+def _int(elem, name):
+    """An integer field; None when absent (older API versions), a ParseError when it is not a number."""
+    value = _text(elem, name)
+    if value in (None, ""):
         return None
+    if not _DIGITS_RE.fullmatch(value.strip()):
+        raise ParseError("the answer's %s is %s, not a number" % (name, escaped(value)))
+    return int(value)
 
 
 def _bool(elem, name):
@@ -96,9 +123,12 @@ def parse_error(body):
 def parse_operation(body):
     root = _root(body, "Operation")
     error = _child(root, "Error")
+    status = _required(root, "Status", "Operation")
+    if status not in OPERATION_STATUSES:
+        raise ParseError("the answer's Operation Status is %s, not one of %s" % (escaped(status), ", ".join(OPERATION_STATUSES)))
     return {
         "request_id": normalize_request_id(_text(root, "ID")),
-        "status": _text(root, "Status"),
+        "status": status,
         "http_status_code": _int(root, "HttpStatusCode"),
         "error": {"code": _text(error, "Code"), "message": _text(error, "Message")} if error is not None else None,
     }
@@ -106,9 +136,9 @@ def parse_operation(body):
 
 def _role_instance(elem):
     return {
-        "role_name": _text(elem, "RoleName"),
-        "instance_name": _text(elem, "InstanceName"),
-        "instance_status": _text(elem, "InstanceStatus"),
+        "role_name": _required(elem, "RoleName", "RoleInstance"),
+        "instance_name": _required(elem, "InstanceName", "RoleInstance"),
+        "instance_status": _required(elem, "InstanceStatus", "RoleInstance"),
         "upgrade_domain": _int(elem, "InstanceUpgradeDomain"),
         "fault_domain": _int(elem, "InstanceFaultDomain"),
         "instance_size": _text(elem, "InstanceSize"),
@@ -125,10 +155,9 @@ def _deployment(elem):
     for inst in instances:
         if inst["role_name"] and inst["role_name"] not in roles:
             roles.append(inst["role_name"])
-    slot = _text(elem, "DeploymentSlot")
     return {
-        "name": _text(elem, "Name"),
-        "slot": slot.lower() if slot else None,
+        "name": _required(elem, "Name", "Deployment"),
+        "slot": _required(elem, "DeploymentSlot", "Deployment").lower(),
         "private_id": _text(elem, "PrivateID"),
         "status": _text(elem, "Status"),
         "url": _text(elem, "Url"),
@@ -151,7 +180,7 @@ def _hosted_service(elem):
     props = _child(elem, "HostedServiceProperties")
     deployments = _child(elem, "Deployments")
     return {
-        "name": _text(elem, "ServiceName"),
+        "name": _required(elem, "ServiceName", "HostedService"),
         "url": _text(elem, "Url"),
         "location": _text(props, "Location"),
         "affinity_group": _text(props, "AffinityGroup"),

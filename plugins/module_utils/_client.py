@@ -6,12 +6,15 @@
 from __future__ import annotations
 
 import email.utils
+import http.client
 import random
 import re
+import socket
 import ssl
 import threading
 import time
 import warnings
+import zlib
 from urllib.parse import quote, urlencode, urljoin, urlsplit
 
 try:
@@ -30,7 +33,8 @@ except ImportError as import_error:  # reported when a client is built, as a cle
 
 from ansible_collections.azure_classic.cloud_services.plugins.module_utils import _names as names
 from ansible_collections.azure_classic.cloud_services.plugins.module_utils._errors import (
-    AmbiguousRequestError, AzureClassicError, InputError, ServiceManagementError, TransportError, WaitTimeoutError, redact_credentials)
+    AcceptedRequestError, AmbiguousRequestError, AzureClassicError, InputError, ServiceManagementError, TransportError,
+    WaitTimeoutError, redact_credentials)
 from ansible_collections.azure_classic.cloud_services.plugins.module_utils._waiter import (
     READY, Deadline, PollSchedule, instance_settled, operation_ended, wait_until)
 
@@ -59,6 +63,11 @@ CONNECT_TIMEOUT = 15
 # Connections kept per host: the rolling engine's threads (max_parallel, 10 by default) and the inventory's
 # readers (max_connections, 8) each hold one while a request is in flight.
 POOL_SIZE = 16
+# The largest answer read (8 MiB, after any decompression): Service Management answers take a few hundred KiB at
+# most (a deployment of hundreds of instances, a page of the operation history). A larger one is refused while it
+# is read, never held whole.
+MAX_ANSWER_BYTES = 8 * 1024 * 1024
+_READ_CHUNK = 64 * 1024
 ROLE_OPERATIONS = {"reimage": "ReimageRoleInstance", "reboot": "RebootRoleInstance",
                    "rebuild": "RebuildRoleInstance"}
 _TUNNEL_STATUS_RE = re.compile(r"Tunnel connection failed: (\d{3})")
@@ -79,6 +88,8 @@ class RetryPolicy:
     - No answer after the request left (connection reset, read timeout): sent again only for ``resend_methods``.
       For any other method the service may have acted on it: request() raises AmbiguousRequestError, and
       role_instance_operation looks the operation up before anything is sent again.
+    - An answer that came but cannot be used (larger than MAX_ANSWER_BYTES, in an encoding not asked for): not
+      asked again, the same would come back; after a POST, handled as a lost answer (AmbiguousRequestError).
     - At most ``retries`` times, waiting ``backoff_delay(attempt)`` before each.
 
     urllib3's own Retry is not used: its sleeps could not be injected, and 409 waits and lost-answer lookups
@@ -164,30 +175,102 @@ class ExchangeFailed(Exception):
 
     ``sent``: the request may have reached the service. ``refused``: the TLS handshake or the proxy said no,
     which trying again does not change (``tls`` tells which). ``proxy``: the proxy used, credentials removed.
+
+    ``code``: an answer came but cannot be used (ResponseTooLarge, BadResponse); ``status``: its HTTP status.
     """
 
-    def __init__(self, cause, sent, refused=False, tls=False, proxy=None):
+    def __init__(self, cause, sent, refused=False, tls=False, proxy=None, code=None, status=None):
         super().__init__(redact_credentials(_root_cause(cause)))
         self.sent = sent
         self.refused = refused
         self.tls = tls
         self.proxy = redact_credentials(proxy) if proxy else None
+        self.code = code
+        self.status = status
 
 
 _phase = threading.local()
 
 
-class _PhaseMarkingConnection(HTTPSConnection):
-    """Notes, for the thread sending, that connecting (TCP, proxy tunnel, TLS handshake) is under way.
+class _Watchdog:
+    """The total deadline of one exchange: when it passes, the exchange's sockets are shut down, which ends a
+    handshake, headers or body fed one byte at a time (each read within the socket timeout) as much as a silent
+    server. Used as ``with``, in the thread that sends; the connection reports its sockets through _watch."""
 
-    A failure while it is under way means the request never left; any other failure may come after the
+    def __init__(self, seconds):
+        self.seconds = seconds
+        self.expired = False
+        self._sockets = []
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+
+    def __enter__(self):
+        _phase.watchdog = self
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc_info):
+        self._timer.cancel()
+        _phase.watchdog = None
+
+    def watch(self, sock):
+        with self._lock:
+            self._sockets.append(sock)
+            expired = self.expired
+        if expired:
+            _shut_down(sock)
+
+    def _expire(self):
+        with self._lock:
+            self.expired = True
+            sockets = list(self._sockets)
+        for sock in sockets:
+            _shut_down(sock)
+
+    def explain(self, failure):
+        """``failure``, or after the deadline, what it really was: no complete answer in time."""
+        if not self.expired:
+            return failure
+        return ExchangeFailed(TimeoutError("no complete answer within %s seconds (the timeout option)" % self.seconds),
+                              sent=failure.sent, proxy=failure.proxy)
+
+
+def _shut_down(sock):
+    # socket.socket's own shutdown, not SSLSocket's, which would drop the TLS state under the reading thread.
+    try:
+        socket.socket.shutdown(getattr(sock, "socket", sock), socket.SHUT_RDWR)
+    except (OSError, TypeError):  # already closed, or not a socket of this process
+        pass
+
+
+def _watch(sock):
+    watchdog = getattr(_phase, "watchdog", None)
+    if watchdog is not None and sock is not None:
+        watchdog.watch(sock)
+
+
+class _PhaseMarkingConnection(HTTPSConnection):
+    """Notes, for the thread sending, that connecting (TCP, proxy tunnel, TLS handshake) is under way, and hands
+    the exchange's watchdog each socket it uses.
+
+    A failure while connecting means the request never left; any other failure may come after the
     service read it. A connection taken from the pool skips this, so a failure on it counts as sent.
     """
+
+    def _new_conn(self):
+        sock = super()._new_conn()
+        _watch(sock)  # the TCP socket, so the deadline also ends a handshake that never finishes
+        return sock
 
     def connect(self):
         _phase.connecting = True
         super().connect()
         _phase.connecting = False
+
+    def putrequest(self, *args, **kwargs):  # pylint: disable=arguments-differ
+        _watch(self.sock)  # the TLS socket, new or taken from the pool; an answer is read from it
+        return super().putrequest(*args, **kwargs)
 
 
 class _PhaseMarkingPool(HTTPSConnectionPool):
@@ -259,6 +342,54 @@ def _causes(exc):
         todo.extend(item for item in wrapped if isinstance(item, BaseException))
 
 
+class _UnusableAnswer(Exception):
+    """An answer that is read no further: too large, or compressed in a way that cannot be read."""
+
+    def __init__(self, message, code):
+        super().__init__(message)
+        self.code = code
+
+
+def _read_body(answer, headers):
+    """The body of ``answer`` (a urllib3 response, read in chunks), at most MAX_ANSWER_BYTES once decoded. A body
+    compressed although identity was asked for is decompressed under the same cap (gzip bombs included)."""
+    length = headers.get("Content-Length") or ""
+    if length.strip().isdigit() and int(length) > MAX_ANSWER_BYTES:
+        raise _UnusableAnswer("its Content-Length of %s bytes is above the limit of %d MiB" % (
+            length.strip(), MAX_ANSWER_BYTES // 1048576), "ResponseTooLarge")
+    encoding = (headers.get("Content-Encoding") or "identity").strip().lower()
+    if encoding not in ("identity", "gzip", "x-gzip", "deflate"):
+        raise _UnusableAnswer("it is encoded as %r, which was not asked for" % encoding[:40], "BadResponse")
+    # 32 + MAX_WBITS reads a gzip or a zlib header alike.
+    decoder = None if encoding == "identity" else zlib.decompressobj(32 + zlib.MAX_WBITS)
+    chunks = []
+    size = 0
+    while True:
+        data = answer.read(_READ_CHUNK, decode_content=False)
+        if not data:
+            break
+        if decoder is not None:
+            data = _decompress(decoder, data, MAX_ANSWER_BYTES + 1 - size, encoding)
+            if decoder.unconsumed_tail:  # more output than the cap allows is waiting
+                size = MAX_ANSWER_BYTES + 1
+        size += len(data)
+        if size > MAX_ANSWER_BYTES:
+            raise _UnusableAnswer("it is larger than the limit of %d MiB" % (MAX_ANSWER_BYTES // 1048576), "ResponseTooLarge")
+        chunks.append(data)
+    if decoder is not None and not decoder.eof:
+        raise _UnusableAnswer("its %s body is cut short" % encoding, "BadResponse")
+    return b"".join(chunks)
+
+
+def _decompress(decoder, data, limit, encoding):
+    try:
+        return decoder.decompress(data, limit)
+    except zlib.error as exc:
+        reason = str(exc)
+    # Raised outside the except clause: the message is this one, not zlib's it would otherwise be traced to.
+    raise _UnusableAnswer("its %s body is corrupt (%s)" % (encoding, reason), "BadResponse")
+
+
 def _asm_xml():
     """The XML parsers, imported when a body is first read: a reimage with wait=false never needs them."""
     from ansible_collections.azure_classic.cloud_services.plugins.module_utils import _asm_xml as asm_xml
@@ -275,7 +406,7 @@ def deployment_path(service, slot=None, deployment_name=None):
 class ServiceManagementClient:
     def __init__(self, subscription_id, certificate, management_url, api_version="2014-10-01", timeout=60,
                  validate_certs=True, ca_path=None, retries=5, warn=None, sleep=time.sleep,
-                 clock=time.monotonic, use_proxy=True, redirect_domains=(), pool_size=POOL_SIZE, poll=None,
+                 clock=time.monotonic, use_proxy=True, redirect_hosts=(), pool_size=POOL_SIZE, poll=None,
                  rate_limiter=None):
         if REQUESTS_IMPORT_ERROR is not None:
             raise InputError(
@@ -292,10 +423,10 @@ class ServiceManagementClient:
         self.sleep = sleep
         self.clock = clock
         self.use_proxy = use_proxy
-        # Redirects may lead to the endpoint's own host, or inside these domains (the cloud's, e.g.
-        # core.windows.net): nowhere else is trusted with the management certificate.
+        # Redirects may lead to the endpoint's own host, or to these hosts and their subdomains (the cloud's
+        # management host and its regional front ends): nowhere else is trusted with the management certificate.
         self.endpoint_host = _host(self.base_url)
-        self.redirect_domains = tuple(d.lower().strip(".") for d in redirect_domains)
+        self.redirect_hosts = tuple(h.lower().strip(".") for h in redirect_hosts)
         # How this client's waits poll; a roll gives each deployment's client its share of the rate ceiling.
         self.poll = poll or PollSchedule()
         # Shared by every client of one roll, so the whole roll stays under its request-rate ceiling.
@@ -327,8 +458,9 @@ class ServiceManagementClient:
         self.session.trust_env = False
         self.session.mount("https://", ManagementAdapter(context, pool_size))
         self.session.mount("http://", _Refuse())
+        # identity: a compressed answer could hide any size; _read_body still caps one sent compressed anyway.
         self.session.headers.update({"x-ms-version": api_version, "Accept": "application/xml",
-                                     "User-Agent": "azure_classic.cloud_services"})
+                                     "Accept-Encoding": "identity", "User-Agent": "azure_classic.cloud_services"})
 
     def close(self):
         self.session.close()
@@ -346,7 +478,8 @@ class ServiceManagementClient:
         return get_environ_proxies(url) if self.use_proxy else {}
 
     def _exchange(self, method, url):
-        """One HTTP exchange, never following a redirect; raises ExchangeFailed when no answer came back."""
+        """One HTTP exchange, never following a redirect, within ``timeout`` seconds in all and MAX_ANSWER_BYTES;
+        raises ExchangeFailed when no usable answer came back."""
         headers = None
         body = None
         if method == "POST":
@@ -354,18 +487,31 @@ class ServiceManagementClient:
             body = b""
         if self.rate_limiter is not None:
             self.rate_limiter.acquire()
+        watchdog = _Watchdog(self.timeout)
         try:
-            raw = self.session.request(method, url, data=body, headers=headers, verify=self.verify,
-                                       proxies=self._proxies(url), allow_redirects=False,
-                                       timeout=(min(CONNECT_TIMEOUT, self.timeout), self.timeout))
-        except ExchangeFailed:
-            raise
+            with watchdog:
+                raw = self.session.request(method, url, data=body, headers=headers, verify=self.verify,
+                                           proxies=self._proxies(url), allow_redirects=False, stream=True,
+                                           timeout=(min(CONNECT_TIMEOUT, self.timeout), self.timeout))
+                answer = Response(raw.status_code, Headers(raw.headers.items()), None)
+                try:
+                    answer.body = _read_body(raw.raw, answer.headers)
+                except BaseException:
+                    raw.close()  # a connection with an answer half read is not used again
+                    raise
+                raw.raw.release_conn()
+        except ExchangeFailed as failure:
+            raise watchdog.explain(failure) from None
         except (requests.exceptions.InvalidURL, requests.exceptions.InvalidSchema,
                 requests.exceptions.MissingSchema) as exc:  # found while preparing: nothing left
             raise ExchangeFailed(exc, sent=False, refused=True) from None
-        except (requests.RequestException, Urllib3Error) as exc:  # the body broke off after the headers
-            raise ExchangeFailed(exc, sent=True) from None
-        return Response(raw.status_code, Headers(raw.headers.items()), raw.content)
+        except _UnusableAnswer as exc:
+            raise ExchangeFailed(exc, sent=True, refused=True, code=exc.code, status=answer.status) from None
+        except (requests.RequestException, Urllib3Error, OSError, http.client.HTTPException) as exc:
+            raise watchdog.explain(ExchangeFailed(exc, sent=True)) from None  # the body broke off after the headers
+        if watchdog.expired:  # a body without a length ends where the socket was shut down: it may be cut short
+            raise watchdog.explain(ExchangeFailed(TimeoutError(), sent=True)) from None
+        return answer
 
     def request(self, method, path, query=None):
         """Send one logical request; returns a Response with a 2xx status or raises. Retries follow
@@ -382,7 +528,10 @@ class ServiceManagementClient:
                 if verdict == policy.AMBIGUOUS:
                     raise AmbiguousRequestError(
                         "the connection to %s failed after the %s request was sent (%s): the operation may "
-                        "have started" % (urlsplit(url).netloc, method, failure)) from None
+                        "have started" % (urlsplit(url).netloc, method, failure), code=failure.code) from None
+                if verdict == policy.GIVE_UP and failure.code:
+                    raise ServiceManagementError("the answer of %s to %s was refused: %s" % (urlsplit(url).netloc, method, failure),
+                                                 code=failure.code, http_status=failure.status) from None
                 if verdict == policy.GIVE_UP:
                     raise TransportError(_failure_message(failure, url, attempt)) from None
             else:
@@ -424,38 +573,54 @@ class ServiceManagementClient:
         target = urljoin(url, location)
         if urlsplit(target).scheme.lower() != "https":
             raise TransportError("refusing a redirect from %s to a non-https URL %s" % (url, redact_credentials(target)))
-        host = _host(target)
-        if host != self.endpoint_host and not any(host.endswith("." + domain) for domain in self.redirect_domains):
-            trusted = " or a host in %s" % ", ".join(self.redirect_domains) if self.redirect_domains else ""
+        try:  # the check makes sure urllib3 connects to the host read here
+            names.check_url(target, "its Location", allow_query=True)
+            host, why = _host(target), ""
+        except InputError as exc:
+            host, why = None, " (%s)" % exc.message
+        if host is None or (host != self.endpoint_host and not any(
+                host == allowed or host.endswith("." + allowed) for allowed in self.redirect_hosts)):
+            also = " or %s (and its regional hosts)" % ", ".join(self.redirect_hosts) if self.redirect_hosts else ""
             raise TransportError(
-                "refusing a redirect from %s to %s: the management certificate is presented only to %s%s"
-                % (urlsplit(url).netloc, redact_credentials(target), self.endpoint_host, trusted))
+                "refusing a redirect from %s to %s: the management certificate is presented only to %s%s%s"
+                % (urlsplit(url).netloc, redact_credentials(target), self.endpoint_host, also, why))
         return target
 
     @staticmethod
     def _error(response):
         code, message = _asm_xml().parse_error(response.body)
         if code is None:
-            snippet = response.body[:200].decode("utf-8", "replace") if response.body else "(empty body)"
+            snippet = names.escaped(response.body[:400].decode("utf-8", "replace"), 200) if response.body else "(empty body)"
             code, message = "HttpError%d" % response.status, "unexpected answer: %s" % snippet
         return ServiceManagementError(message or "", code=code, http_status=response.status,
-                                      request_id=response.request_id)
+                                      request_id=_checked_request_id(response.request_id))
 
     # -- reads ------------------------------------------------------------------
+    @staticmethod
+    def _parsed(parse, response):
+        """``parse(response.body)``; a body that is not what the service sends is a BadResponse naming the answer."""
+        try:
+            return parse(response.body)
+        except ServiceManagementError as err:
+            err.http_status = err.http_status or response.status
+            err.request_id = err.request_id or _checked_request_id(response.request_id)
+            raise
+
     def list_cloud_services(self):
-        return _asm_xml().parse_hosted_services(self.request("GET", "/services/hostedservices").body)
+        return self._parsed(_asm_xml().parse_hosted_services, self.request("GET", "/services/hostedservices"))
 
     def get_cloud_service(self, service, embed_detail=False):
         query = {"embed-detail": "true"} if embed_detail else None
-        return _asm_xml().parse_hosted_service(
-            self.request("GET", "/services/hostedservices/%s" % quote(service, safe=""), query).body)
+        return self._parsed(_asm_xml().parse_hosted_service,
+                            self.request("GET", "/services/hostedservices/%s" % quote(service, safe=""), query))
 
     def get_deployment(self, service, slot=None, deployment_name=None):
-        return _asm_xml().parse_deployment(self.request("GET", deployment_path(service, slot, deployment_name)).body)
+        return self._parsed(_asm_xml().parse_deployment,
+                            self.request("GET", deployment_path(service, slot, deployment_name)))
 
     def get_operation(self, request_id):
-        operation = _asm_xml().parse_operation(
-            self.request("GET", "/operations/%s" % quote(request_id, safe="")).body)
+        operation = self._parsed(_asm_xml().parse_operation,
+                                 self.request("GET", "/operations/%s" % quote(request_id, safe="")))
         operation["request_id"] = operation["request_id"] or request_id
         return operation
 
@@ -596,12 +761,9 @@ class ServiceManagementClient:
                 conflicts += 1
                 instead = recheck(holder)
                 if instead:
-                    return _service_request_id(instead)
+                    return names.check_request_id(instead)
                 continue
-            if not response.request_id:
-                raise ServiceManagementError("the service accepted the %s request but sent no x-ms-request-id"
-                                             % kind, code="MissingRequestId", http_status=response.status)
-            return _service_request_id(response.request_id)
+            return _service_request_id(kind, response)
 
     def _find_started_operation(self, kind, where, sent_at):
         """The request id of our operation if the service shows it started, else None. ``sent_at`` is the
@@ -692,13 +854,28 @@ class _Refuse(BaseAdapter):
         pass
 
 
-def _service_request_id(value):
-    """The x-ms-request-id of an accepted request, checked before it goes into a Get Operation Status URL."""
+def _service_request_id(kind, response):
+    """The x-ms-request-id of an accepted request, checked before it goes into a Get Operation Status URL. The
+    operation started even when it is missing or malformed: AcceptedRequestError says so."""
+    value = response.request_id
+    if not value:
+        raise AcceptedRequestError("the service accepted the %s request but sent no x-ms-request-id" % kind,
+                                   code="MissingRequestId", http_status=response.status)
+    checked = _checked_request_id(value)
+    if checked is None:
+        raw = names.escaped(value)
+        raise AcceptedRequestError("the service accepted the %s request but its x-ms-request-id %s is not an "
+                                   "operation id" % (kind, raw), code="BadRequestId", http_status=response.status,
+                                   raw_request_id=raw)
+    return checked
+
+
+def _checked_request_id(value):
+    """``value`` as an operation id, or None when it is not one (or missing)."""
     try:
-        return names.check_request_id(value)
+        return names.check_request_id(value) if value else None
     except InputError:
-        raise ServiceManagementError("the service accepted the request but its x-ms-request-id %r is not an "
-                                     "operation id" % value[:80], code="BadRequestId") from None
+        return None
 
 
 def _host(url):

@@ -20,8 +20,10 @@ CLOUD_ENDPOINTS = {
     "AzureUSGovernment": "https://management.core.usgovcloudapi.net",
     "AzureGermanCloud": "https://management.core.cloudapi.de",
 }
-# The domain of each cloud's endpoint (core.windows.net for AzureCloud): redirects may stay inside it.
-CLOUD_DOMAINS = tuple(urlsplit(url).hostname.split(".", 1)[1] for url in CLOUD_ENDPOINTS.values())
+# Each cloud's management host: a redirect from an endpoint of that cloud may lead to it or to one of its
+# regional front ends (ussouth2.management.core.windows.net), and nowhere else. The cloud's whole domain is not
+# trusted: core.windows.net also holds hosts that customers own, such as <account>.blob.core.windows.net.
+MANAGEMENT_HOSTS = tuple(urlsplit(url).hostname for url in CLOUD_ENDPOINTS.values())
 DEFAULT_API_VERSION = "2014-10-01"
 OLDEST_API_VERSION = "2010-10-28"
 MAX_TIMEOUT = 3600
@@ -113,10 +115,10 @@ def build_client(options, warn=None, poll=None, rate_limiter=None):
         warn("validate_certs is false: the identity of %s is not verified, and the management certificate "
              "could be presented to an impostor" % urlsplit(url).netloc)
     host = (urlsplit(url).hostname or "").rstrip(".").lower()
-    domains = [domain for domain in CLOUD_DOMAINS if host.endswith("." + domain)]
+    trusted = [management for management in MANAGEMENT_HOSTS if host.endswith("." + management.split(".", 1)[1])]
     use_proxy = opts.get("use_proxy")
     return ServiceManagementClient(subscription_id, certificate, url, api_version=opts["api_version"],
                                    timeout=opts["timeout"], validate_certs=opts.get("validate_certs", True),
                                    ca_path=opts.get("ca_path"), retries=opts["retries"], warn=warn,
-                                   use_proxy=True if use_proxy is None else use_proxy, redirect_domains=domains,
+                                   use_proxy=True if use_proxy is None else use_proxy, redirect_hosts=trusted,
                                    poll=poll, rate_limiter=rate_limiter)

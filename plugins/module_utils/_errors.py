@@ -87,3 +87,12 @@ class WaitTimeoutError(ServiceManagementError):
     def __init__(self, message, request_id=None, last_status=None):
         super().__init__(message, code="WaitTimeout", request_id=request_id, hint="")
         self.last_status = last_status
+
+
+class AcceptedRequestError(ServiceManagementError):
+    """The service accepted a mutating request (the operation started), but its answer names no usable request
+    id. ``raw_request_id``: the header as sent, escaped and cut short, or None when there was none."""
+
+    def __init__(self, message, code, http_status=None, raw_request_id=None):
+        super().__init__(message, code=code, http_status=http_status)
+        self.raw_request_id = raw_request_id

@@ -6,10 +6,13 @@ collection turned into a clean failure. Private to this collection."""
 
 from __future__ import annotations
 
+import traceback
+
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.azure_classic.cloud_services.plugins.module_utils._connection import CONNECTION_ARGUMENT_SPEC, build_client
-from ansible_collections.azure_classic.cloud_services.plugins.module_utils._errors import AzureClassicError, WaitTimeoutError
+from ansible_collections.azure_classic.cloud_services.plugins.module_utils._errors import (
+    AzureClassicError, ServiceManagementError, WaitTimeoutError)
 from ansible_collections.azure_classic.cloud_services.plugins.module_utils._waiter import Deadline
 
 
@@ -43,6 +46,11 @@ class ServiceManagementModule:
             self._fail(err, result, timed_out=True)
         except AzureClassicError as err:
             self._fail(err, result)
+        except Exception as exc:  # pylint: disable=broad-exception-caught
+            # Nothing foreseen: still a structured failure, and a request already accepted still reports changed
+            # and its id, so a task retried on failure does not send it again. The traceback shows with -vvv.
+            err = ServiceManagementError("unexpected failure: %s: %s" % (exc.__class__.__name__, exc), code="UnexpectedError")
+            self._fail(err, result, exception=traceback.format_exc())
         finally:
             if self._client is not None:
                 self._client.close()

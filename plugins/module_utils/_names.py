@@ -34,6 +34,13 @@ def _describe(value):
     return repr(value) if isinstance(value, str) else repr(str(value))
 
 
+def escaped(value, limit=80):
+    """Text from the service for a message or a result: control and non-ASCII characters escaped, at most
+    ``limit`` characters of it."""
+    text = value if isinstance(value, str) else str(value)
+    return repr(text[:limit])[1:-1] + ("..." if len(text) > limit else "")
+
+
 def check_name(kind, value):
     pattern, limit, allowed = _RULES[kind]
     if not isinstance(value, str) or not value:
@@ -68,16 +75,24 @@ def check_request_id(value):
 
 
 _URL_CONTROL_RE = re.compile(r"[\x00-\x20\x7f]")
+# A host name (letters, digits, '-', '_', '.') or a bracketed IPv6 address: nothing a parser could read two ways.
+_URL_HOST_RE = re.compile(r"^(?:[a-z0-9_-]+(?:\.[a-z0-9_-]+)*\.?|[0-9a-f:.]+)$")
 
 
-def check_url(url, what, schemes=("https",), own_service=False):
+def check_url(url, what, schemes=("https",), own_service=False, allow_query=False):
     """``url`` checked whole before anything is sent: one of ``schemes``, a host, a valid port, no control
-    characters or spaces. The service's endpoint takes no user, password, query or fragment; a URL of the
-    user's ``own_service`` (the health gate's) may carry them, and they are used. Messages never show a password."""
+    characters, spaces, backslashes or other non-ASCII characters, and read alike by urllib.parse (this check,
+    ansible's open_url) and urllib3 (what requests connects with). The service's endpoint takes no user,
+    password, query or fragment (a redirect's Location, ``allow_query``, may carry a query); a URL of the user's
+    ``own_service`` (the health gate's) may carry them, and they are used. Messages never show a password."""
     shown = redact_credentials(url)
     wanted = " or ".join("%s://" % scheme for scheme in schemes)
     if not isinstance(url, str) or _URL_CONTROL_RE.search(url):
         raise InputError("%s %r must be an %s URL without spaces or control characters" % (what, shown, wanted))
+    if "\\" in url or not url.isascii():
+        # urllib3 ends the host at a backslash, urllib.parse does not: the two would connect to different hosts.
+        raise InputError("%s %r must not contain a backslash or non-ASCII characters (percent-encode them, and "
+                         "write a host name in its xn-- form)" % (what, shown))
     authority = url.split("://", 1)[-1].split("/", 1)[0]
     try:
         parts = urlsplit(url)
@@ -93,9 +108,31 @@ def check_url(url, what, schemes=("https",), own_service=False):
     if parts.scheme.lower() not in schemes or not parts.hostname or port == 0:
         why = "" if own_service else ": the service authenticates the client certificate over TLS only"
         raise InputError("%s %r must be an %s URL with a host and a port other than 0%s" % (what, shown, wanted, why))
+    if not _URL_HOST_RE.match(parts.hostname):
+        raise InputError("%s %r has a host that is not a DNS name or an IP address" % (what, shown))
     if not own_service and (parts.username is not None or parts.password is not None):
         raise InputError("%s %r must not carry a user or password: the service authenticates by the management "
                          "certificate only" % (what, shown))
-    if not own_service and (parts.query or parts.fragment):
+    if not own_service and (parts.fragment or (parts.query and not allow_query)):
         raise InputError("%s %r must not carry a query or fragment" % (what, shown))
+    _check_read_alike(url, parts, port, what, shown)
     return url
+
+
+def _check_read_alike(url, parts, port, what, shown):
+    """Refuse ``url`` when urllib3 (which requests connects with) reads another scheme, host, port or user part
+    than urllib.parse did: the check above would have approved one host and the request gone to another."""
+    try:
+        from urllib3.util import parse_url
+        from urllib3.exceptions import LocationParseError
+    except ImportError:  # no urllib3, so no requests: only urllib (ansible's open_url) will ever connect
+        return
+    try:
+        other = parse_url(url)
+    except LocationParseError:
+        other = None
+    mine = (parts.scheme.lower(), parts.hostname.lower(), port, "@" in parts.netloc)
+    if other is None or mine != ((other.scheme or "").lower(), (other.host or "").strip("[]").lower(), other.port,
+                                 other.auth is not None):
+        raise InputError("%s %r is read differently by the URL parsers of Python and urllib3 (it would be checked "
+                         "for one host and sent to another): write it plainly, as https://host[:port]/path" % (what, shown))

@@ -9,7 +9,7 @@ from ansible_collections.azure_classic.cloud_services.plugins.module_utils impor
 from ansible_collections.azure_classic.cloud_services.plugins.module_utils._connection import (
     WAIT_TIMEOUT_SPEC, check_wait_timeout)
 from ansible_collections.azure_classic.cloud_services.plugins.module_utils._errors import (
-    AzureClassicError, InputError, ServiceManagementError, WaitTimeoutError)
+    AcceptedRequestError, AzureClassicError, InputError, ServiceManagementError, WaitTimeoutError)
 
 ADDRESS_SPEC = dict(
     cloud_service=dict(type="str", required=True, aliases=["service_name"]),
@@ -95,6 +95,9 @@ def role_instance_operation(kind):
                 return
             deadline = m.deadline(wait_timeout)
             request_id = client.role_instance_operation(kind, service, instance, slot, deployment_name, deadline)
+        except AcceptedRequestError as err:  # the operation started: a task retried on failure must not send it again
+            result.update(changed=True, request_id_raw=err.raw_request_id)
+            raise
         except AzureClassicError as err:
             raise _not_found_context(err, service, slot, deployment_name, instance)
         result.update(changed=True, request_id=request_id, status="InProgress")

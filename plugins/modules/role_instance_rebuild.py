@@ -92,10 +92,18 @@ EXAMPLES = r"""
 
 RETURN = r"""
 request_id:
-  description: The operation's request id (C(x-ms-request-id)), 32 hex digits. Null in check mode.
+  description:
+    - The operation's request id (C(x-ms-request-id)), 32 hex digits. Null in check mode.
+    - Null also when the service accepted the request but sent no valid id (then C(changed) is still true and
+      RV(request_id_raw) shows what came).
   returned: always
   type: str
   sample: 904b574f8c60b8cd9906593a7c53b6d5
+request_id_raw:
+  description: The C(x-ms-request-id) the service sent with its acceptance when it is not an operation id, escaped and
+    cut to 80 characters; null when there was none. The operation started all the same.
+  returned: when the service accepted the request without a valid request id
+  type: str
 status:
   description:
     - State of the operation when the module returned, V(InProgress), V(Succeeded) or V(Failed).

@@ -29,7 +29,7 @@ import time
 from ansible_collections.azure_classic.cloud_services.plugins.module_utils import _names as names
 from ansible_collections.azure_classic.cloud_services.plugins.module_utils._asm_xml import utc_epoch
 from ansible_collections.azure_classic.cloud_services.plugins.module_utils._errors import (
-    AzureClassicError, InputError, WaitTimeoutError)
+    AcceptedRequestError, AzureClassicError, InputError, WaitTimeoutError)
 from ansible_collections.azure_classic.cloud_services.plugins.module_utils._waiter import (
     NOT_RECOVERING, READY, Deadline, PollSchedule, instance_settled, wait_until)
 
@@ -775,6 +775,15 @@ class _DeploymentRunner:
                 deadline=Deadline(self.options["operation_timeout"]), recheck=recheck)
         except _BatchHeld:
             inst.update(outcome="pending", start=None, request_id=None)
+            return False
+        except AcceptedRequestError as err:
+            # It started, but the answer names no usable id: the service's history does, or the instance may be
+            # down for an unknown time, which stops the deployment.
+            self._adopt_from_history([inst])
+            if inst.get("request_id"):
+                inst["adopted"] = False
+                return self.follow(inst)
+            self._fail(inst, err.readable(), err.code or "Error", instance_down=True)
             return False
         except AzureClassicError as err:
             self._fail(inst, err.readable(), err.code or "Error")

@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from tests.helpers import bin_path, run_adhoc, run_playbook
+from tests.hostile_server import read_request
 
 PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy",
                    "NO_PROXY", "no_proxy")
@@ -51,18 +52,13 @@ class ConnectProxy:
 
     def _serve(self, client):
         with client:
-            head = b""
-            while b"\r\n\r\n" not in head and len(head) < 65536:
-                chunk = client.recv(4096)
-                if not chunk:
-                    return
-                head += chunk
-            lines = head.split(b"\r\n\r\n", 1)[0].decode("latin-1").split("\r\n")
-            method, target = lines[0].split(" ")[:2]
-            headers = dict(line.split(":", 1) for line in lines[1:] if ":" in line)
+            request = read_request(client)
+            if request is None:
+                return
+            method, target = request.method, request.target
             with self._lock:
                 self.connects.append(target if method == "CONNECT" else "%s %s" % (method, target))
-                self.authorizations.append(headers.get("Proxy-Authorization", "").strip())
+                self.authorizations.append(request.headers.get("Proxy-Authorization", ""))
             if method != "CONNECT" or self.refuse:
                 client.sendall(("HTTP/1.1 %s\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
                                 % (self.refuse or "405 Method Not Allowed")).encode())

@@ -617,7 +617,7 @@ def test_rolling_reboot_sends_only_reboots_one_per_instance_one_upgrade_domain_a
                         env={"ANSIBLE_SHOW_CUSTOM_STATS": "1"})
     assert proc.returncode == 0, proc.output
     posts = role_operation_posts(emulator)
-    assert {p["query"] for p in posts} == {"comp=reboot"}, "only reboots are sent"
+    assert {p["query"] for p in posts} == {"comp=reboot"}, ("only reboots are sent", [p for p in posts if p["query"] != "comp=reboot"])
     counts = per_instance(emulator.accepted("reboot"))
     assert len(counts) == 12 and set(counts.values()) == {1}, "one reboot per instance"
     for deployment in DEPLOYMENTS.values():

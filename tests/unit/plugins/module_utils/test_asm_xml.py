@@ -186,3 +186,28 @@ def test_deployment_with_endpoints_downtime_and_extended_properties():
     inst = dep["role_instances"][0]
     assert (inst["instance_name"], inst["ip_address"], inst["power_state"]) == ("WebRole1_IN_0", "10.0.0.4", "Started")
     assert inst["instance_state_details"] is None and inst["host_name"] is None
+
+
+DEPLOYMENT = ('<Deployment><Name>d</Name><DeploymentSlot>Production</DeploymentSlot><RoleInstanceList><RoleInstance>'
+              '<RoleName>W</RoleName><InstanceName>W_IN_0</InstanceName><InstanceStatus>ReadyRole</InstanceStatus>'
+              '<InstanceUpgradeDomain>0</InstanceUpgradeDomain></RoleInstance></RoleInstanceList></Deployment>')
+
+
+@pytest.mark.parametrize("body, words", [
+    ("<Operation><ID>x</ID><Status>Failed</Status><Error><Message>bad \x01</Message></Error></Operation>", "not valid XML"),
+    ("<Operation><ID>x</ID></Operation>", "no Status"),
+    ("<Operation><Status>Done</Status></Operation>", "not one of"),
+    ("<!DOCTYPE html><html><body>Sign in</body></html>", "document type"),
+    ('<!DOCTYPE d [<!ENTITY a "aaaa">]><Deployment>&a;</Deployment>', "document type"),
+    ("<Error><Code>InternalError</Code><Message>x</Message></Error>", "the answer is a <Error> document, not <Operation>"),
+    (DEPLOYMENT.replace("<InstanceName>W_IN_0</InstanceName>", ""), "RoleInstance has no InstanceName"),
+    (DEPLOYMENT.replace("<Name>d</Name>", "<Name> </Name>"), "Deployment has no Name"),
+    (DEPLOYMENT.replace(">0</InstanceUpgradeDomain>", ">zero</InstanceUpgradeDomain>"), "not a number"),
+])
+def test_an_answer_that_is_not_the_services_xml_is_a_bad_response(body, words):
+    """A ServiceManagementError (code BadResponse), so every caller (modules, the roll, the inventory) handles it."""
+    from ansible_collections.azure_classic.cloud_services.plugins.module_utils._errors import ServiceManagementError
+    parse = asm_xml.parse_operation if "Operation" in body or "Error>" in body else asm_xml.parse_deployment
+    with pytest.raises(ServiceManagementError, match=words) as caught:
+        parse(body.encode())
+    assert caught.value.code == "BadResponse"

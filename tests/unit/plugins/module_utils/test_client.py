@@ -1,12 +1,14 @@
 """Client behaviour with the HTTPS adapter stubbed: retries, redirects, proxies, 409 waits, lost answers, errors."""
+import io
 import ssl
 
 import pytest
 import requests
+import urllib3
 
 from ansible_collections.azure_classic.cloud_services.plugins.module_utils import _client as client_mod
 from ansible_collections.azure_classic.cloud_services.plugins.module_utils._errors import (
-    AmbiguousRequestError, InputError, ServiceManagementError, TransportError, WaitTimeoutError)
+    AcceptedRequestError, AmbiguousRequestError, InputError, ServiceManagementError, TransportError, WaitTimeoutError)
 from ansible_collections.azure_classic.cloud_services.plugins.module_utils._waiter import Deadline
 
 SUB = "3f2b3c1e-0000-4000-8000-000000000001"
@@ -54,7 +56,9 @@ class StubAdapter(requests.adapters.BaseAdapter):
                 response = requests.models.Response()
                 response.status_code = answer.status
                 response.headers = requests.structures.CaseInsensitiveDict(answer.headers)
-                response._content = answer.body  # pylint: disable=protected-access
+                # What urllib3 hands requests with stream=True: a body not yet read.
+                response.raw = urllib3.HTTPResponse(body=io.BytesIO(answer.body), headers=answer.headers,
+                                                    status=answer.status, preload_content=False)
                 response.url = request.url
                 response.request = request
                 return response
@@ -133,19 +137,23 @@ def test_redirect_keeps_method_and_goes_to_location_on_the_same_host():
     assert [call[0] for call in c.stub.calls] == ["POST", "POST"]
 
 
-def test_redirect_within_the_clouds_domain_is_followed():
-    c = make_client([(is_post, Raw(308, b"", {"Location": "https://frontend7.Core.Windows.NET./sub/x"})),
-                     (lambda m, u: u.startswith("https://frontend7.core.windows.net"), Raw(202, b"", {"x-ms-request-id": RID}))],
-                    url="https://management.core.windows.net", redirect_domains=("core.windows.net",))
+def test_redirect_to_a_regional_management_host_is_followed():
+    c = make_client([(is_post, Raw(308, b"", {"Location": "https://ussouth2.Management.Core.Windows.NET./sub/x"})),
+                     (lambda m, u: u.startswith("https://ussouth2.management.core.windows.net"),
+                      Raw(202, b"", {"x-ms-request-id": RID}))],
+                    url="https://management.core.windows.net", redirect_hosts=("management.core.windows.net",))
     assert c.request("POST", "/x").request_id == RID
 
 
 @pytest.mark.parametrize("location", [
-    "https://other.test/sub/x", "https://127.0.0.1/sub/x", "https://core.windows.net.evil.test/x",
-    "https://evilcore.windows.net/x", "https://example.test@evil.test/x", "https://proxyuser:s3cret@evil.test/x"])
+    "https://other.test/sub/x", "https://127.0.0.1/sub/x", "https://management.core.windows.net.evil.test/x",
+    "https://evilmanagement.core.windows.net/x", "https://example.test@evil.test/x",
+    "https://proxyuser:s3cret@evil.test/x", "https://mystorage.blob.core.windows.net/x",
+    "https://evil.test\\.management.core.windows.net/x", "https://evil.test:443\\@example.test/x",
+    "https://example.test:443\\[::1]:443/x"])
 def test_redirect_to_another_host_is_refused_before_anything_is_sent(location):
     c = make_client([(is_post, Raw(307, b"", {"Location": location}))],
-                    url="https://example.test", redirect_domains=("core.windows.net",))
+                    url="https://example.test", redirect_hosts=("management.core.windows.net",))
     with pytest.raises(TransportError) as info:
         c.request("POST", "/x")
     assert "refusing a redirect" in info.value.message and "presented only to example.test" in info.value.message
@@ -527,7 +535,7 @@ def test_the_adapter_hands_urllib3_the_context_and_loads_nothing_into_it():
     adapter.close()
 
 
-def test_build_client_trusts_redirects_within_the_endpoints_cloud(tmp_path, keypair):
+def test_build_client_trusts_redirects_to_the_management_host_of_the_endpoints_cloud(tmp_path, keypair):
     from cryptography.hazmat.primitives import serialization
     from ansible_collections.azure_classic.cloud_services.plugins.module_utils._connection import build_client
     key, cert = keypair
@@ -536,13 +544,14 @@ def test_build_client_trusts_redirects_within_the_endpoints_cloud(tmp_path, keyp
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
     base = {"subscription_id": SUB, "management_certificate": str(path), "api_version": "2014-10-01",
             "timeout": 10, "retries": 0}
-    cases = [({"cloud_environment": "AzureCloud"}, ("core.windows.net",)),
-             ({"cloud_environment": "AzureChinaCloud"}, ("core.chinacloudapi.cn",)),
-             ({"management_url": "https://management.core.usgovcloudapi.net/"}, ("core.usgovcloudapi.net",)),
+    cases = [({"cloud_environment": "AzureCloud"}, ("management.core.windows.net",)),
+             ({"cloud_environment": "AzureChinaCloud"}, ("management.core.chinacloudapi.cn",)),
+             ({"management_url": "https://management.core.usgovcloudapi.net/"}, ("management.core.usgovcloudapi.net",)),
+             ({"cloud_environment": "AzureGermanCloud"}, ("management.core.cloudapi.de",)),
              ({"management_url": "https://127.0.0.1:8443"}, ())]
-    for extra, domains in cases:
+    for extra, hosts in cases:
         client = build_client(dict(base, **extra))
-        assert client.redirect_domains == domains and client.use_proxy is True
+        assert client.redirect_hosts == hosts and client.use_proxy is True
         client.close()
     client = build_client(dict(base, use_proxy=False))
     assert client.use_proxy is False
@@ -610,7 +619,66 @@ def test_a_lost_answer_is_found_in_the_history_whatever_the_case_of_its_paramete
 
 
 def test_a_request_id_that_is_not_one_never_reaches_a_url():
-    c = make_client([(is_post, Raw(202, b"", {"x-ms-request-id": "../../subscriptions"}))])
-    with pytest.raises(ServiceManagementError) as info:
+    c = make_client([(is_post, Raw(202, b"", {"x-ms-request-id": "../../subscriptions\x7f" + "z" * 200}))])
+    with pytest.raises(AcceptedRequestError) as info:
         c.role_instance_operation("reimage", "svc", "W_IN_0", slot="production", deadline=Deadline(60))
     assert info.value.code == "BadRequestId" and len(c.stub.calls) == 1
+    assert info.value.raw_request_id.startswith("../../subscriptions\\x7fzzz") and len(info.value.raw_request_id) < 100
+
+
+def test_an_accepted_request_without_an_id_is_still_accepted():
+    c = make_client([(is_post, Raw(202, b""))])
+    with pytest.raises(AcceptedRequestError) as info:
+        c.role_instance_operation("reimage", "svc", "W_IN_0", slot="production", deadline=Deadline(60))
+    assert info.value.code == "MissingRequestId" and info.value.raw_request_id is None
+
+
+HUGE = b"<" * (client_mod.MAX_ANSWER_BYTES + 1)
+
+
+@pytest.mark.parametrize("headers, body", [({}, HUGE), ({"Content-Length": str(len(HUGE))}, b""),
+                                           ({"Content-Encoding": "gzip"}, None)])
+def test_a_get_answered_too_large_is_refused_and_not_asked_again(headers, body):
+    import gzip
+    body = gzip.compress(HUGE) if body is None else body
+    c = make_client([(lambda m, u: True, Raw(200, body, headers))] * 3)
+    with pytest.raises(ServiceManagementError) as info:
+        c.request("GET", "/x")
+    assert info.value.code == "ResponseTooLarge" and info.value.http_status == 200
+    assert len(c.stub.calls) == 1
+
+
+def test_a_post_answered_too_large_is_a_lost_answer_never_re_sent_blindly():
+    c = make_client([(is_post, Raw(202, HUGE, {"x-ms-request-id": RID}))])
+    with pytest.raises(AmbiguousRequestError) as info:
+        c.request("POST", "/x")
+    assert info.value.code == "ResponseTooLarge" and len(c.stub.calls) == 1
+
+
+@pytest.mark.parametrize("headers, body, words", [
+    ({"Content-Encoding": "br"}, b"x", "encoded as 'br'"),
+    ({"Content-Encoding": "gzip"}, b"not gzip", "corrupt"),
+    ({"Content-Encoding": "gzip"}, None, "cut short"),
+])
+def test_an_answer_in_an_unreadable_encoding_is_a_bad_response(headers, body, words):
+    import gzip
+    body = gzip.compress(b"<HostedServices/>")[:-12] if body is None else body
+    c = make_client([(lambda m, u: True, Raw(200, body, headers))])
+    with pytest.raises(ServiceManagementError, match=words) as info:
+        c.list_cloud_services()
+    assert info.value.code == "BadResponse"
+
+
+def test_identity_is_the_only_encoding_asked_for_and_gzip_sent_anyway_is_read():
+    import gzip
+    c = make_client([(lambda m, u: True, Raw(200, gzip.compress(b"<HostedServices/>"), {"Content-Encoding": "gzip"}))])
+    assert c.list_cloud_services() == []
+    assert c.stub.calls[0][2]["Accept-Encoding"] == "identity"
+    assert c.stub.kwargs[0]["stream"] is True
+
+
+def test_a_bad_answer_names_its_status_and_request_id():
+    c = make_client([(lambda m, u: True, Raw(200, b"<html/>", {"x-ms-request-id": RID}))])
+    with pytest.raises(ServiceManagementError) as info:
+        c.get_deployment("svc", slot="production")
+    assert (info.value.code, info.value.http_status, info.value.request_id) == ("BadResponse", 200, RID)

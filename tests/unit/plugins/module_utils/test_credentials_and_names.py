@@ -195,6 +195,11 @@ def test_bad_slot_subscription_and_request_ids():
     ({"management_url": "https://m.test:0"}, "other than 0"),
     ({"management_url": "https://user@m.test"}, "must not carry a user"),
     ({"management_url": "https://m.test/?x=1"}, "query or fragment"),
+    # urllib.parse reads the first host, urllib3 (which requests connects with) the one before the backslash
+    ({"management_url": "https://evil.example\\.management.core.windows.net"}, "backslash"),
+    ({"management_url": "https://localhost:1\\[::1]:2"}, "backslash"),
+    ({"management_url": "https://m\u00e9.test"}, "non-ASCII"),
+    ({"management_url": "https://m%2etest/"}, "not a DNS name or an IP address"),
 ])
 def test_connection_options_are_checked(options, message):
     base = {"api_version": "2014-10-01", "timeout": 60, "retries": 5}
@@ -208,3 +213,15 @@ def test_a_management_url_with_credentials_is_refused_without_echoing_them():
         check_connection_options({"api_version": "2014-10-01", "timeout": 60, "retries": 5,
                                   "management_url": "https://user:p@ss@m.test/"})
     assert "p@ss" not in str(caught.value) and "https://***@m.test/" in str(caught.value)
+
+
+def test_a_url_the_parsers_read_differently_is_refused(monkeypatch):
+    """Whatever the difference, not only backslashes: urllib3 is asked where it would connect."""
+    import urllib3.util
+    from ansible_collections.azure_classic.cloud_services.plugins.module_utils import _names as names
+    for url in ("https://management.core.windows.net", "https://127.0.0.1:8443/", "https://[::1]:8443", "https://m.test./"):
+        assert names.check_url(url, "management_url") == url
+    real = urllib3.util.parse_url
+    monkeypatch.setattr(urllib3.util, "parse_url", lambda url: real(url.replace("m.test", "evil.test")))
+    with pytest.raises(InputError, match="read differently"):
+        names.check_url("https://m.test/", "management_url")

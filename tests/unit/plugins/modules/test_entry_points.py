@@ -110,6 +110,15 @@ def test_a_service_error_on_the_post_is_a_clean_failure_with_its_request_id(monk
     assert client.closed == 1
 
 
+def test_an_unforeseen_error_after_the_post_still_reports_the_change_and_its_id(monkeypatch):
+    client = StubClient(raises={"get_deployment": KeyError("InstanceName")})
+    stub_client(monkeypatch, client)
+    result, failed = run_module(role_instance_reimage, TARGET)
+    assert failed and result["changed"] is True and result["request_id"] == REQUEST_ID
+    assert result["error"]["code"] == "UnexpectedError" and "KeyError: 'InstanceName'" in result["msg"]
+    assert client.closed == 1
+
+
 def test_a_missing_deployment_is_named_in_the_message(monkeypatch):
     error = ServiceManagementError("No deployments were found.", code="ResourceNotFound", http_status=404)
     stub_client(monkeypatch, StubClient(raises={"role_instance_operation": error}))
