@@ -13,6 +13,8 @@ import calendar
 import re
 import time
 
+from ansible_collections.azure_classic.cloud_services.plugins.module_utils._errors import shown
+
 _GUID_RE = re.compile(r"^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$")
 
 
@@ -100,7 +102,8 @@ def parse_operation(body):
         "request_id": normalize_request_id(_text(root, "ID")),
         "status": _text(root, "Status"),
         "http_status_code": _int(root, "HttpStatusCode"),
-        "error": {"code": _text(error, "Code"), "message": _text(error, "Message")} if error is not None else None,
+        # The service's words, shown as they are wherever an operation's failure is reported: escaped once, here.
+        "error": {"code": shown(_text(error, "Code")), "message": shown(_text(error, "Message"))} if error is not None else None,
     }
 
 

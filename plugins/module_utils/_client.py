@@ -29,7 +29,8 @@ except ImportError as import_error:  # reported when a client is built, as a cle
 
 from ansible_collections.azure_classic.cloud_services.plugins.module_utils import _names as names
 from ansible_collections.azure_classic.cloud_services.plugins.module_utils._errors import (
-    AmbiguousRequestError, AzureClassicError, InputError, ServiceManagementError, TransportError, WaitTimeoutError, redact_credentials)
+    AmbiguousRequestError, AzureClassicError, InputError, ServiceManagementError, TransportError, WaitTimeoutError, redact_credentials,
+    shown_proxy)
 from ansible_collections.azure_classic.cloud_services.plugins.module_utils._waiter import (
     READY, Deadline, PollSchedule, instance_settled, operation_ended, wait_until)
 
@@ -150,7 +151,7 @@ class ExchangeFailed(Exception):
     """No HTTP answer came back.
 
     ``sent``: the request may have reached the service. ``refused``: the TLS handshake or the proxy said no,
-    which trying again does not change (``tls`` tells which). ``proxy``: the proxy used, credentials removed.
+    which trying again does not change (``tls`` tells which). ``proxy``: the proxy used, as scheme://host:port.
     """
 
     def __init__(self, cause, sent, refused=False, tls=False, proxy=None):
@@ -158,7 +159,7 @@ class ExchangeFailed(Exception):
         self.sent = sent
         self.refused = refused
         self.tls = tls
-        self.proxy = redact_credentials(proxy) if proxy else None
+        self.proxy = shown_proxy(proxy)
 
 
 _phase = threading.local()
@@ -220,7 +221,10 @@ class ManagementAdapter(HTTPAdapter):
 def _exchange_failure(exc, connecting, proxy):
     """Classify a failure of requests/urllib3 (see RetryPolicy for what each kind leads to)."""
     if isinstance(exc, requests.exceptions.InvalidURL):  # a malformed proxy URL, found before connecting
-        return ExchangeFailed(exc, sent=False, refused=True, proxy=proxy)
+        # The parser's words may quote part of the URL's password: only the proxy's address is shown.
+        why = ValueError("the proxy URL is not valid (a user or password in it must be percent-encoded, "
+                         "and it needs a scheme such as http://)")
+        return ExchangeFailed(why, sent=False, refused=True, proxy=proxy)
     causes = list(_causes(exc))
     if connecting and proxy:
         status = next((int(m.group(1)) for m in (_TUNNEL_STATUS_RE.search(str(c)) for c in causes) if m), None)

@@ -28,9 +28,10 @@ import time
 
 from ansible_collections.azure_classic.cloud_services.plugins.module_utils import _names as names
 from ansible_collections.azure_classic.cloud_services.plugins.module_utils._errors import (
-    AzureClassicError, InputError, WaitTimeoutError)
+    AzureClassicError, InputError, WaitTimeoutError, shown)
 from ansible_collections.azure_classic.cloud_services.plugins.module_utils._waiter import (
     NOT_RECOVERING, READY, Deadline, instance_settled, wait_until)
+from ansible_collections.azure_classic.cloud_services.plugins.plugin_utils import _private_files as private_files
 
 STATE_VERSION = 2
 SAVE_EVERY = 1.0
@@ -139,10 +140,9 @@ class StateFile:
                            "rolling_reimage_state_path elsewhere)" % (self.path, why), code="StateFile")
 
     def _check_owner_and_mode(self, info, what):
-        if info.st_uid != os.geteuid():
-            self._refuse("%s is owned by another user (uid %d)" % (what, info.st_uid))
-        if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
-            self._refuse("%s is writable by other users (mode %o)" % (what, stat.S_IMODE(info.st_mode)))
+        problem = private_files.owner_and_mode_problem(info, what)
+        if problem:
+            self._refuse(problem)
 
     def load(self):
         directory = os.path.dirname(os.path.abspath(self.path))
@@ -867,9 +867,10 @@ def host_outcomes(state, check_mode=False):
 
 def format_table(summary):
     header = ("instance", "UD", "request id", "start", "end", "outcome")
-    lines = [(r["deployment"] + "/" + r["instance"], str(r["upgrade_domain"]), r["request_id"] or "-",
-              (r["start"] or "-")[11:19] or "-", (r["end"] or "-")[11:19] or "-",
-              r["outcome"] + (" (%s)" % r["error"] if r["error"] else "")) for r in summary["instances"]]
+    lines = [tuple(shown(cell) for cell in (
+        r["deployment"] + "/" + r["instance"], str(r["upgrade_domain"]), r["request_id"] or "-",
+        (r["start"] or "-")[11:19] or "-", (r["end"] or "-")[11:19] or "-",
+        r["outcome"] + (" (%s)" % r["error"] if r["error"] else ""))) for r in summary["instances"]]
     widths = [max(len(h), *(len(line[i]) for line in lines)) if lines else len(h) for i, h in enumerate(header)]
     out = ["  ".join(h.ljust(w) for h, w in zip(header, widths))]
     out += ["  ".join(c.ljust(w) for c, w in zip(line, widths)) for line in lines]
