@@ -295,7 +295,7 @@ class _Planner:
         return history
 
     def _refuse(self):
-        problems = self.problems
+        problems = [shown(problem) for problem in self.problems]  # they quote the service's statuses and names
         text = problems[0] if len(problems) == 1 else "%d problems:\n- %s" % (len(problems), "\n- ".join(problems))
         raise RolloutError("preflight refused the roll: " + text, code="PreflightFailed")
 
@@ -571,6 +571,7 @@ class _DeploymentRunner:
     def _fail(self, inst, message, code, request_id=None, instance_down=False):
         """Record a failed instance. One that is (or may still be) down stops the deployment whatever
         rolling_reimage_max_failures says: rolling on would take a second upgrade domain down."""
+        message = shown(message)  # it may quote the service: its status, its words
         inst.update(outcome="failed", end=_now(), error={"code": code, "message": message,
                                                          "request_id": request_id or inst.get("request_id")})
         self.dep["failures"] += 1

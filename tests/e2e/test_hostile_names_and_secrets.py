@@ -206,9 +206,9 @@ def test_a_report_folder_others_may_write_is_refused_with_a_warning(emulator, tm
     play, inventory = roll_play(tmp_path, ("WebRole1_IN_0",), rolling_reimage_report_path=str(shared / "roll.html"))
     proc = run_playbook(emulator, play, tmp_path, inventory=inventory)
     assert proc.returncode == 0, proc.output
-    text = flat(proc.output)
-    assert "the roll's HTML report could not be written to %s: its folder %s is writable by other users (mode 777)" % (
-        shared / "roll.html", shared) in text, proc.output
+    expected = "the roll's HTML report could not be written to %s: its folder %s is writable by other users (mode 777)" % (
+        shared / "roll.html", shared)
+    assert "".join(expected.split()) in "".join(proc.output.split()), proc.output  # 2.16 wraps even paths
     assert list(shared.iterdir()) == [], "nothing is written into it"
 
 
