@@ -108,7 +108,7 @@ from ansible.utils.unsafe_proxy import wrap_var
 
 from ansible_collections.azure_classic.cloud_services.plugins.module_utils._connection import CONNECTION_ARGUMENT_SPEC, build_client
 from ansible_collections.azure_classic.cloud_services.plugins.module_utils import _names as names
-from ansible_collections.azure_classic.cloud_services.plugins.module_utils._errors import AzureClassicError, InputError
+from ansible_collections.azure_classic.cloud_services.plugins.module_utils._errors import AzureClassicError, InputError, shown
 
 # None of these is an Ansible reserved or internal name (role_name, for one, is both): tested.
 HOST_VARIABLES = ("cloud_service", "deployment_name", "deployment_slot", "cloud_role", "role_instance",
@@ -276,7 +276,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
     def _host_name(self, record, template):
         """The host name of a record whose names follow the service's own rules, or an InputError naming the
         first that does not (the host name becomes inventory_hostname, which ansible-core 2.16 to 2.18 templates)."""
-        where = "cloud service %s" % names.shown(record["cloud_service"])
+        where = "cloud service %s" % shown(record["cloud_service"])
         try:
             for kind, key in NAMES_FROM_THE_SERVICE:
                 names.check_name(kind, record[key])
