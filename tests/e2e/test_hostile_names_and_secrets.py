@@ -177,8 +177,8 @@ BIDI = "Deny \u202etxt.exe"
 
 
 def test_a_control_character_in_a_service_message_is_shown_escaped(emulator):
-    emulator.fault(method="GET", path="deployments", times=5, action={"status": 400, "code": "BadRequest",
-                                                                     "message": BIDI + "\u2066"})
+    emulator.fault(method="GET", path="deployments", times=5,
+                   action={"status": 400, "code": "BadRequest", "message": BIDI + "\u2066"})
     rc, result, out = run_adhoc(emulator, "deployment_info", dict(INFO, retries=0))
     assert rc != 0 and result, out
     assert result["error"]["message"] == "Deny \\u202etxt.exe\\u2066"

@@ -34,4 +34,3 @@ def test_the_report_is_not_written_into_a_folder_others_may_write(tmp_path):
     assert caught.value.strerror.startswith("its folder %s is writable by other users (mode 777); it is not written"
                                             % shared)
     assert list(shared.iterdir()) == []
-
