@@ -221,9 +221,9 @@ class ManagementAdapter(HTTPAdapter):
 def _exchange_failure(exc, connecting, proxy):
     """Classify a failure of requests/urllib3 (see RetryPolicy for what each kind leads to)."""
     if isinstance(exc, requests.exceptions.InvalidURL):  # a malformed proxy URL, found before connecting
-        # The parser's words may quote part of the URL's password: only the proxy's address is shown.
+        # The parser's words may quote part of the proxy's password: only the proxy's address is shown.
         why = ValueError("the proxy URL is not valid (a user or password in it must be percent-encoded, "
-                         "and it needs a scheme such as http://)")
+                         "and it needs a scheme such as http://)") if proxy else exc
         return ExchangeFailed(why, sent=False, refused=True, proxy=proxy)
     causes = list(_causes(exc))
     if connecting and proxy:

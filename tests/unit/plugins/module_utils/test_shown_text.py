@@ -82,3 +82,14 @@ def test_a_host_name_with_a_template_marker_or_hidden_characters_is_refused(host
 
 def test_a_plain_host_name_is_kept():
     assert names.check_host_name("contoso-web.production.WebRole1_IN_0") == "contoso-web.production.WebRole1_IN_0"
+
+
+def test_a_proxy_url_the_parser_refuses_shows_none_of_the_parsers_words():
+    import requests
+    from ansible_collections.azure_classic.cloud_services.plugins.module_utils import _client as client_mod
+    bad = requests.exceptions.InvalidURL("Failed to parse: 'alice:S3C' is not a valid host or port")
+    failure = client_mod._exchange_failure(bad, True, "http://alice:S3C/RET@proxy.test:1")  # pylint: disable=protected-access
+    assert "S3C" not in str(failure) and "must be percent-encoded" in str(failure)
+    assert (failure.sent, failure.refused, failure.proxy) == (False, True, "http://proxy.test:1")
+    direct = client_mod._exchange_failure(requests.exceptions.InvalidURL("no host"), True, None)  # pylint: disable=protected-access
+    assert str(direct) == "no host" and direct.proxy is None
