@@ -56,7 +56,9 @@ echo "emulator availability (most instances / upgrade domains down at once, per 
 python - "$work/emulator/connection.json" <<'PY'
 import json, sys, requests
 info = json.load(open(sys.argv[1]))
-for name, figures in requests.get(info["admin_url"] + "/availability", verify=info["ca_path"], timeout=10).json().items():
+admin = {"Authorization": "Bearer %s" % info["admin_token"]}
+for name, figures in requests.get(info["admin_url"] + "/availability", headers=admin, verify=info["ca_path"],
+                                  timeout=10).json().items():
     print("  %-36s %d instance(s), %d upgrade domain(s)" % (name, figures["max_unavailable_instances"],
                                                            figures["max_unavailable_upgrade_domains"]))
 PY

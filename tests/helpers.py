@@ -2,9 +2,12 @@
 import json
 import os
 import pathlib
+import ssl
 import subprocess
 import sys
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import requests
 
@@ -27,6 +30,11 @@ def ensure_collection_path():
     return COLLECTIONS
 
 
+def admin_headers(info):
+    """What every request to the emulator's admin API carries: the token of its connection.json."""
+    return {"Authorization": "Bearer %s" % info["admin_token"]}
+
+
 class EmulatorHandle:
     """A running emulator plus helpers to drive its admin API and run ansible against it."""
 
@@ -34,11 +42,12 @@ class EmulatorHandle:
         self.info = info
         self.server = server
         self.admin = info["admin_url"]
+        self.admin_headers = admin_headers(info)
         self.url = info["management_url"]
         self.subscription_id = info["subscription_id"]
 
     def _admin(self, method, path, payload=None):
-        response = requests.request(method, "%s/%s" % (self.admin, path), json=payload,
+        response = requests.request(method, "%s/%s" % (self.admin, path), json=payload, headers=self.admin_headers,
                                     verify=self.info["ca_path"], timeout=30)
         response.raise_for_status()
         return response.json()
@@ -106,6 +115,36 @@ class EmulatorHandle:
             else:
                 env[key] = value
         return env
+
+
+class HealthEndpoint:
+    """A health URL for the rolling role's gate: HTTPS on 127.0.0.1 with the emulator's server certificate (so its
+    CA, ``ca_path``, verifies it), answering 200 on ``/`` and 404 elsewhere. ``paths`` records what was asked."""
+
+    def __init__(self, emulator):
+        self.paths = []
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(emulator.server.manifest["server_cert_path"], emulator.server.manifest["server_key_path"])
+        endpoint = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):  # pylint: disable=invalid-name
+                endpoint.paths.append(self.path)
+                self.send_response(200 if self.path == "/" else 404)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, format, *args):  # pylint: disable=redefined-builtin
+                """Quiet."""
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.socket = context.wrap_socket(self.httpd.socket, server_side=True)
+        self.url = "https://127.0.0.1:%d" % self.httpd.server_address[1]
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
 
 
 def bin_path(name):

@@ -13,6 +13,10 @@ description:
     the host variables the P(azure_classic.cloud_services.rolling_reimage#role) role reads.
   - The configuration file name must end with C(role_instances.yml) or C(role_instances.yaml).
   - Host names are C(<cloud_service>.<deployment_slot>.<role_instance>) unless O(hostname_template) says otherwise.
+  - Every name from the service (cloud service, deployment, role, role instance) must follow the service's naming
+    rules, and a host name (also one from O(hostname_template)) must hold no template marker (C({{), C({%), C({#))
+    and no control or invisible character, since ansible-core 2.16 to 2.18 template C(inventory_hostname). A role
+    instance that fails is left out with a warning naming it; it never becomes a host.
   - Host variables C(cloud_service), C(deployment_name), C(deployment_slot), C(cloud_role) (the role, such as
     C(WebRole1)), C(role_instance), C(upgrade_domain), C(fault_domain), C(instance_status), C(power_state),
     C(instance_size) and C(ip_address). None is an Ansible reserved or internal variable name, so
@@ -104,12 +108,15 @@ from ansible.utils.unsafe_proxy import wrap_var
 
 from ansible_collections.azure_classic.cloud_services.plugins.module_utils._connection import CONNECTION_ARGUMENT_SPEC, build_client
 from ansible_collections.azure_classic.cloud_services.plugins.module_utils import _names as names
-from ansible_collections.azure_classic.cloud_services.plugins.module_utils._errors import AzureClassicError, InputError
+from ansible_collections.azure_classic.cloud_services.plugins.module_utils._errors import AzureClassicError, InputError, shown
 
 # None of these is an Ansible reserved or internal name (role_name, for one, is both): tested.
 HOST_VARIABLES = ("cloud_service", "deployment_name", "deployment_slot", "cloud_role", "role_instance",
                   "upgrade_domain", "fault_domain", "instance_status", "power_state", "instance_size", "ip_address")
 _UNSAFE = re.compile(r"[^A-Za-z0-9_]")
+# Checked against the service's naming rules before a record becomes a host.
+NAMES_FROM_THE_SERVICE = (("cloud_service", "cloud_service"), ("deployment_name", "deployment_name"),
+                          ("role_name", "cloud_role"), ("role_instance", "role_instance"))
 
 
 def safe_group(prefix, value):
@@ -227,17 +234,18 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         compose, groups, keyed = self.get_option("compose"), self.get_option("groups"), self.get_option("keyed_groups")
         inventory = self.inventory
         seen_groups = set()
+        left_out = {}
         for record in records:
             if not self._wanted(record):
                 continue
             # Values from the service or the cache are data: marked unsafe, so no ansible-core (2.16 included)
             # ever evaluates a template hidden in a role name or an edited cache entry.
             record = wrap_var(record)
-            if template:
-                self.templar.available_variables = record
-                host = self.templar.template(template)
-            else:
-                host = "%s.%s.%s" % (record["cloud_service"], record["deployment_slot"], record["role_instance"])
+            try:
+                host = self._host_name(record, template)
+            except InputError as err:
+                left_out.setdefault(err.message, None)
+                continue
             if host in inventory.hosts:
                 raise AnsibleError("role_instances inventory: two role instances are both named %s; change "
                                    "hostname_template" % host)
@@ -262,3 +270,22 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                 self._add_host_to_composed_groups(groups, record, host, strict=strict)
             if keyed:
                 self._add_host_to_keyed_groups(keyed, record, host, strict=strict)
+        for message in left_out:
+            self.display.warning("role_instances inventory: %s; that role instance is left out" % message)
+
+    def _host_name(self, record, template):
+        """The host name of a record whose names follow the service's own rules, or an InputError naming the
+        first that does not (the host name becomes inventory_hostname, which ansible-core 2.16 to 2.18 templates)."""
+        where = "cloud service %s" % shown(record["cloud_service"])
+        try:
+            for kind, key in NAMES_FROM_THE_SERVICE:
+                names.check_name(kind, record[key])
+            names.check_slot(record["deployment_slot"])
+            if template:
+                self.templar.available_variables = record
+                host = self.templar.template(template)
+            else:
+                host = "%s.%s.%s" % (record["cloud_service"], record["deployment_slot"], record["role_instance"])
+            return names.check_host_name(host)
+        except InputError as err:
+            raise InputError("%s: %s" % (where, err.message)) from None

@@ -13,8 +13,7 @@ import calendar
 import re
 import time
 
-from ansible_collections.azure_classic.cloud_services.plugins.module_utils._errors import ServiceManagementError
-from ansible_collections.azure_classic.cloud_services.plugins.module_utils._names import escaped
+from ansible_collections.azure_classic.cloud_services.plugins.module_utils._errors import ServiceManagementError, shown
 
 _GUID_RE = re.compile(r"^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$")
 
@@ -52,7 +51,7 @@ def _root(body, expected=None):
     except ET.ParseError as exc:
         raise ParseError("the answer is not valid XML: %s" % exc) from None
     if expected and _local(root.tag) != expected:
-        raise ParseError("the answer is a <%s> document, not <%s>" % (escaped(_local(root.tag)), expected))
+        raise ParseError("the answer is a <%s> document, not <%s>" % (shown(_local(root.tag)), expected))
     return root
 
 
@@ -92,7 +91,7 @@ def _int(elem, name):
     if value in (None, ""):
         return None
     if not _DIGITS_RE.fullmatch(value.strip()):
-        raise ParseError("the answer's %s is %s, not a number" % (name, escaped(value)))
+        raise ParseError("the answer's %s is %s, not a number" % (name, shown(value)))
     return int(value)
 
 
@@ -125,12 +124,13 @@ def parse_operation(body):
     error = _child(root, "Error")
     status = _required(root, "Status", "Operation")
     if status not in OPERATION_STATUSES:
-        raise ParseError("the answer's Operation Status is %s, not one of %s" % (escaped(status), ", ".join(OPERATION_STATUSES)))
+        raise ParseError("the answer's Operation Status is %s, not one of %s" % (shown(status), ", ".join(OPERATION_STATUSES)))
     return {
         "request_id": normalize_request_id(_text(root, "ID")),
         "status": status,
         "http_status_code": _int(root, "HttpStatusCode"),
-        "error": {"code": _text(error, "Code"), "message": _text(error, "Message")} if error is not None else None,
+        # The service's words, shown as they are wherever an operation's failure is reported: escaped once, here.
+        "error": {"code": shown(_text(error, "Code")), "message": shown(_text(error, "Message"))} if error is not None else None,
     }
 
 

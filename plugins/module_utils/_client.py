@@ -34,7 +34,7 @@ except ImportError as import_error:  # reported when a client is built, as a cle
 from ansible_collections.azure_classic.cloud_services.plugins.module_utils import _names as names
 from ansible_collections.azure_classic.cloud_services.plugins.module_utils._errors import (
     AcceptedRequestError, AmbiguousRequestError, AzureClassicError, InputError, ServiceManagementError, TransportError,
-    WaitTimeoutError, redact_credentials)
+    WaitTimeoutError, redact_credentials, shown, shown_proxy)
 from ansible_collections.azure_classic.cloud_services.plugins.module_utils._waiter import (
     READY, Deadline, PollSchedule, instance_settled, operation_ended, wait_until)
 
@@ -174,7 +174,7 @@ class ExchangeFailed(Exception):
     """No HTTP answer came back.
 
     ``sent``: the request may have reached the service. ``refused``: the TLS handshake or the proxy said no,
-    which trying again does not change (``tls`` tells which). ``proxy``: the proxy used, credentials removed.
+    which trying again does not change (``tls`` tells which). ``proxy``: the proxy used, as scheme://host:port.
 
     ``code``: an answer came but cannot be used (ResponseTooLarge, BadResponse); ``status``: its HTTP status.
     """
@@ -184,7 +184,7 @@ class ExchangeFailed(Exception):
         self.sent = sent
         self.refused = refused
         self.tls = tls
-        self.proxy = redact_credentials(proxy) if proxy else None
+        self.proxy = shown_proxy(proxy)
         self.code = code
         self.status = status
 
@@ -316,7 +316,10 @@ class ManagementAdapter(HTTPAdapter):
 def _exchange_failure(exc, connecting, proxy):
     """Classify a failure of requests/urllib3 (see RetryPolicy for what each kind leads to)."""
     if isinstance(exc, requests.exceptions.InvalidURL):  # a malformed proxy URL, found before connecting
-        return ExchangeFailed(exc, sent=False, refused=True, proxy=proxy)
+        # The parser's words may quote part of the proxy's password: only the proxy's address is shown.
+        why = ValueError("the proxy URL is not valid (a user or password in it must be percent-encoded, "
+                         "and it needs a scheme such as http://)") if proxy else exc
+        return ExchangeFailed(why, sent=False, refused=True, proxy=proxy)
     causes = list(_causes(exc))
     if connecting and proxy:
         status = next((int(m.group(1)) for m in (_TUNNEL_STATUS_RE.search(str(c)) for c in causes) if m), None)
@@ -590,7 +593,7 @@ class ServiceManagementClient:
     def _error(response):
         code, message = _asm_xml().parse_error(response.body)
         if code is None:
-            snippet = names.escaped(response.body[:400].decode("utf-8", "replace"), 200) if response.body else "(empty body)"
+            snippet = shown(response.body[:400].decode("utf-8", "replace"), 200) if response.body else "(empty body)"
             code, message = "HttpError%d" % response.status, "unexpected answer: %s" % snippet
         return ServiceManagementError(message or "", code=code, http_status=response.status,
                                       request_id=_checked_request_id(response.request_id))
@@ -863,7 +866,7 @@ def _service_request_id(kind, response):
                                    code="MissingRequestId", http_status=response.status)
     checked = _checked_request_id(value)
     if checked is None:
-        raw = names.escaped(value)
+        raw = shown(value, 80)
         raise AcceptedRequestError("the service accepted the %s request but its x-ms-request-id %s is not an "
                                    "operation id" % (kind, raw), code="BadRequestId", http_status=response.status,
                                    raw_request_id=raw)

@@ -9,10 +9,15 @@ value for users (to_dict) and one sentence (readable)."""
 from __future__ import annotations
 
 import re
+import unicodedata
+from urllib.parse import urlsplit
 
-# The user and password of a URL: everything up to its last "@" (a password may hold an unencoded "/", "?"
-# or "#"); hiding too much of a URL in a message costs nothing, showing a password does.
-_URL_CREDENTIALS_RE = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)\S*@")
+# The user and password of a URL: everything after "scheme://" up to its last "@" before the next URL or line
+# end (a password may hold an unencoded "/", "?", "#" or space); and "user:password@" with no scheme, as curl and
+# urllib3 accept in HTTPS_PROXY. Hiding too much of a message costs nothing, showing a password does.
+_URL_CREDENTIALS_RE = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)(?:(?!://)[^\n])*@")
+_BARE_CREDENTIALS_RE = re.compile(r"(?<![\w/@:.%+-])[\w.%+-]+:(?!//)[^\s@]*@(?=[\w\[])")
+_SCHEME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*$")
 
 # What to check, by error code, appended to the readable message.
 HINTS = {
@@ -29,7 +34,51 @@ HINTS = {
 
 def redact_credentials(text):
     """``text`` without the user and password of any URL in it (proxy, health and endpoint URLs may carry them)."""
-    return _URL_CREDENTIALS_RE.sub(r"\1***@", text) if isinstance(text, str) else text
+    if not isinstance(text, str):
+        return text
+    return _BARE_CREDENTIALS_RE.sub("***@", _URL_CREDENTIALS_RE.sub(r"\1***@", text))
+
+
+def shown_proxy(proxy):
+    """A proxy URL as it may be shown anywhere: ``scheme://host:port``, from a parser, never any other part of it
+    (``alice:pw@host:port``, without a scheme, is http as for curl and urllib3; a password may hold spaces or an
+    unencoded "/", so the host is what follows the last "@")."""
+    if not proxy:
+        return None
+    scheme, sep, rest = str(proxy).strip().partition("://")
+    if not sep:
+        scheme, rest = "http", scheme
+    address = re.split(r"[/?#]", rest.rpartition("@")[2], maxsplit=1)[0]
+    try:
+        parts = urlsplit("//" + address)
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        host = port = None
+    if not _SCHEME_RE.match(scheme) or not host or not re.fullmatch(r"[\w.:%-]+", host):
+        return "(a proxy URL that cannot be parsed)"
+    host = "[%s]" % host if ":" in host else host
+    return "%s://%s%s" % (scheme.lower(), host, ":%d" % port if port else "")
+
+
+# Characters that change how text reads rather than what it says: C0/C1 controls and DEL (Cc), format characters
+# such as the bidi overrides U+202E and U+2066..U+2069 or zero-width spaces (Cf), line and paragraph separators.
+_HIDDEN_CATEGORIES = frozenset(("Cc", "Cf", "Zl", "Zp", "Cs"))
+
+
+def shown(text, limit=None):
+    """``text`` (from the service, or naming something from it) for a message, table or report: every control,
+    format or separator character written as an escape (\\x1b, \\u202e), so it cannot hide or reorder what a
+    reader sees; with ``limit``, at most that many characters of it. Any other value is returned as it is."""
+    if not isinstance(text, str):
+        return text
+    cut = text if limit is None else text[:limit]
+    return "".join(_escape(char) if unicodedata.category(char) in _HIDDEN_CATEGORIES else char for char in cut) + (
+        "..." if len(cut) < len(text) else "")
+
+
+def _escape(char):
+    code = ord(char)
+    return "\\x%02x" % code if code < 0x100 else "\\u%04x" % code if code < 0x10000 else "\\U%08x" % code
 
 
 class AzureClassicError(Exception):
@@ -70,7 +119,11 @@ class CredentialError(InputError):
 
 
 class ServiceManagementError(AzureClassicError):
-    """Talking to the service went wrong: it answered with an error, or did not answer."""
+    """Talking to the service went wrong: it answered with an error, or did not answer. Its words are shown with
+    control characters escaped."""
+
+    def __init__(self, message, code=None, http_status=None, request_id=None, hint=None):
+        super().__init__(shown(message), shown(code), http_status, request_id, hint)
 
 
 class TransportError(ServiceManagementError):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit
 
-from ansible_collections.azure_classic.cloud_services.plugins.module_utils._errors import InputError, redact_credentials
+from ansible_collections.azure_classic.cloud_services.plugins.module_utils._errors import InputError, redact_credentials, shown
 
 GUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 REQUEST_ID_RE = re.compile(r"^(?:[0-9a-fA-F]{32}|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})$")
@@ -34,13 +34,6 @@ def _describe(value):
     return repr(value) if isinstance(value, str) else repr(str(value))
 
 
-def escaped(value, limit=80):
-    """Text from the service for a message or a result: control and non-ASCII characters escaped, at most
-    ``limit`` characters of it."""
-    text = value if isinstance(value, str) else str(value)
-    return repr(text[:limit])[1:-1] + ("..." if len(text) > limit else "")
-
-
 def check_name(kind, value):
     pattern, limit, allowed = _RULES[kind]
     if not isinstance(value, str) or not value:
@@ -50,6 +43,24 @@ def check_name(kind, value):
                          % (kind, _describe(value[:40] + "..."), len(value), limit))
     if ".." in value or not pattern.fullmatch(value):
         raise InputError("%s %s is not a valid name: use %s" % (kind, _describe(value), allowed))
+    return value
+
+
+# Jinja2's statement, expression and comment markers: a host name is templated wherever a task uses
+# inventory_hostname, and ansible-core before 2.19 evaluates what it finds there.
+_TEMPLATE_MARKERS = ("{{", "{%", "{#")
+
+
+def check_host_name(value):
+    """A host name built from the service's names (or by hostname_template): non-empty, no template marker,
+    no control or invisible character."""
+    if not isinstance(value, str) or not value.strip():
+        raise InputError("the host name %s is empty" % _describe(value))
+    if any(marker in value for marker in _TEMPLATE_MARKERS):
+        raise InputError("the host name %s holds a template marker ({{, {%% or {#), which Ansible would evaluate"
+                         % _describe(value))
+    if shown(value) != value or value != value.strip():
+        raise InputError("the host name %s holds control, invisible or surrounding space characters" % _describe(value))
     return value
 
 

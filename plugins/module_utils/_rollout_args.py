@@ -35,7 +35,8 @@ ROLLOUT_ARGUMENT_SPEC = dict(
     poll_interval=dict(type="float", default=0.25),
     resume_window=dict(type="int", default=86400),
     since=dict(type="str"),
-    health_url=dict(type="str"),
+    # It may carry a user and password for the check: never shown, never saved.
+    health_url=dict(type="str", no_log=True),
     health_status=dict(type="list", elements="int", default=[200]),
     health_timeout=dict(type="int", default=300),
     health_validate_certs=dict(type="bool", default=True),

@@ -155,7 +155,9 @@ options:
     type: int
     default: 86400
   health_url:
-    description: A URL that must answer with one of O(health_status) after every round.
+    description:
+      - A URL that must answer with one of O(health_status) after every round.
+      - It may carry a user and password for the check; they are used, and never shown or saved.
     type: str
   health_status:
     description: HTTP statuses that pass the health gate.
@@ -171,7 +173,7 @@ options:
     type: bool
     default: true
   health_ca_path:
-    description: CA bundle for the health URL.
+    description: CA bundle (PEM) the health URL's certificate is verified against (the role's C(rolling_reimage_health_ca_path)).
     type: path
 extends_documentation_fragment:
   - azure_classic.cloud_services._connection

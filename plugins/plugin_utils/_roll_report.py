@@ -11,11 +11,14 @@ instance. Every value that came from the service or the inventory is escaped. Ru
 
 from __future__ import annotations
 
+import errno
 import html
 import os
 import tempfile
 import time
 
+from ansible_collections.azure_classic.cloud_services.plugins.module_utils._errors import shown
+from ansible_collections.azure_classic.cloud_services.plugins.plugin_utils import _private_files as private_files
 from ansible_collections.azure_classic.cloud_services.plugins.plugin_utils import _rollout as rollout
 
 CHART_WIDTH = 960
@@ -48,8 +51,9 @@ th{background:#f6f8fa}td.failed{color:#cf222e}td.untouched{color:#57606a}
 
 
 def _e(value):
-    """Any value, as escaped text (every string in the state may have come from the service)."""
-    return html.escape("" if value is None else str(value), quote=True)
+    """Any value, as escaped text (every string in the state may have come from the service): HTML escaped, and
+    control and bidi characters written as escapes."""
+    return html.escape(shown("" if value is None else str(value)), quote=True)
 
 
 def _iso(epoch):
@@ -255,10 +259,16 @@ def render(state, summary=None):
 
 
 def write(state, path, summary=None):
-    """Write the report to ``path`` atomically, readable by the owner only (0600); returns the path."""
+    """Write the report to ``path`` atomically, readable by the owner only (0600); returns the path. A folder
+    another user owns or may write to is refused (OSError), as the state file's is: whoever controls the folder
+    could swap the report."""
     path = os.path.abspath(path)
     directory = os.path.dirname(path)
     os.makedirs(directory, mode=0o700, exist_ok=True)
+    problem = private_files.owner_and_mode_problem(os.stat(directory), "its folder %s" % directory)
+    if problem:
+        raise OSError(errno.EPERM, "%s; it is not written (fix the folder, or point rolling_reimage_report_path "
+                                   "elsewhere)" % problem)
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=".roll-", suffix=".html")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:

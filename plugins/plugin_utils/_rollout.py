@@ -29,9 +29,10 @@ import time
 from ansible_collections.azure_classic.cloud_services.plugins.module_utils import _names as names
 from ansible_collections.azure_classic.cloud_services.plugins.module_utils._asm_xml import utc_epoch
 from ansible_collections.azure_classic.cloud_services.plugins.module_utils._errors import (
-    AcceptedRequestError, AzureClassicError, InputError, WaitTimeoutError)
+    AcceptedRequestError, AzureClassicError, InputError, WaitTimeoutError, shown)
 from ansible_collections.azure_classic.cloud_services.plugins.module_utils._waiter import (
     NOT_RECOVERING, READY, Deadline, PollSchedule, instance_settled, wait_until)
+from ansible_collections.azure_classic.cloud_services.plugins.plugin_utils import _private_files as private_files
 
 STATE_VERSION = 2
 SAVE_EVERY = 1.0
@@ -152,10 +153,9 @@ class StateFile:
                            "rolling_reimage_state_path elsewhere)" % (self.path, why), code="StateFile")
 
     def _check_owner_and_mode(self, info, what):
-        if info.st_uid != os.geteuid():
-            self._refuse("%s is owned by another user (uid %d)" % (what, info.st_uid))
-        if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
-            self._refuse("%s is writable by other users (mode %o)" % (what, stat.S_IMODE(info.st_mode)))
+        problem = private_files.owner_and_mode_problem(info, what)
+        if problem:
+            self._refuse(problem)
 
     def load(self):
         directory = os.path.dirname(os.path.abspath(self.path))
@@ -334,7 +334,7 @@ class _Planner:
         return history, anything
 
     def _refuse(self):
-        problems = self.problems
+        problems = [shown(problem) for problem in self.problems]  # they quote the service's statuses and names
         text = problems[0] if len(problems) == 1 else "%d problems:\n- %s" % (len(problems), "\n- ".join(problems))
         raise RolloutError("preflight refused the roll: " + text, code="PreflightFailed")
 
@@ -455,7 +455,7 @@ class _Planner:
         if not self.check_mode:
             self.state_file.save(state)
         for note in self.notes:
-            self.say(note)
+            self.say(shown(note))  # one line each, quoting the service's statuses and names
         self.say(describe_plan(state, self.check_mode))
         return state
 
@@ -701,7 +701,7 @@ class _DeploymentRunner:
         self.dep_key = dep_key
         self.dep = state["deployments"][dep_key]
         self.options = options
-        self.say = say
+        self.say = lambda line: say(shown(line))  # progress lines quote the service's statuses and names
         self.kind = state.get("kind") or DEFAULT_KIND
         self.words = words(self.kind)
         self._recent = {}  # the latest operation of any kind per instance, from the last history read
@@ -714,6 +714,7 @@ class _DeploymentRunner:
     def _fail(self, inst, message, code, request_id=None, instance_down=False):
         """Record a failed instance. One that is (or may still be) down stops the deployment whatever
         rolling_reimage_max_failures says: rolling on would take a second upgrade domain down."""
+        message = shown(message)  # it may quote the service: its status, its words
         inst.update(outcome="failed", end=_now(), error={"code": code, "message": message,
                                                          "request_id": request_id or inst.get("request_id")})
         self.dep["failures"] += 1
@@ -723,7 +724,7 @@ class _DeploymentRunner:
     def _stop(self, reason):
         if not self.dep["stopped"]:
             self.dep["stopped"] = True
-            self.dep["stop_reason"] = reason
+            self.dep["stop_reason"] = shown(reason)  # it may quote the service: its statuses, its words
 
     def follow(self, inst, accepted_at=None):
         """Wait for the operation ``inst`` has a request id for; returns True when it Succeeded. With
@@ -1152,9 +1153,10 @@ def host_outcomes(state, check_mode=False):
 
 def format_table(summary):
     header = ("instance", "UD", "request id", "start", "end", "outcome")
-    lines = [(r["deployment"] + "/" + r["instance"], str(r["upgrade_domain"]), r["request_id"] or "-",
-              (r["start"] or "-")[11:19] or "-", (r["end"] or "-")[11:19] or "-",
-              r["outcome"] + (" (%s)" % r["error"] if r["error"] else "")) for r in summary["instances"]]
+    lines = [tuple(shown(cell) for cell in (
+        r["deployment"] + "/" + r["instance"], str(r["upgrade_domain"]), r["request_id"] or "-",
+        (r["start"] or "-")[11:19] or "-", (r["end"] or "-")[11:19] or "-",
+        r["outcome"] + (" (%s)" % r["error"] if r["error"] else ""))) for r in summary["instances"]]
     widths = [max(len(h), *(len(line[i]) for line in lines)) if lines else len(h) for i, h in enumerate(header)]
     out = ["  ".join(h.ljust(w) for h, w in zip(header, widths))]
     out += ["  ".join(c.ljust(w) for c, w in zip(line, widths)) for line in lines]

@@ -164,19 +164,20 @@ def test_a_template_in_service_data_or_the_cache_stays_text(emulator, tmp_path):
     """On every ansible-core we claim (2.16 included), data from the API or the cache is never templated."""
     marker = tmp_path / "templated"
     evil = "R{{ lookup('pipe', 'touch %s') }}" % marker
+    # A name is checked against the service's rules (test_hostile_names_and_secrets); other values stay text.
     emulator.topology({"subscription_id": emulator.subscription_id, "cloud_services": [
         {"name": "alpha", "deployments": [{"name": "alpha-prod", "slot": "production",
-                                           "roles": [{"name": evil, "instances": 1}]}]}]})
+                                           "roles": [{"name": "WebRole1", "instances": 1, "size": evil}]}]}]})
     path = config(tmp_path, hostname_template="{{ cloud_role }}-{{ role_instance }}",
-                  compose={"label": "cloud_role ~ '-x'"}, keyed_groups=[{"key": "cloud_role", "prefix": "r"}],
+                  compose={"label": "instance_size ~ '-x'"}, keyed_groups=[{"key": "instance_size", "prefix": "r"}],
                   cache=True, cache_plugin="ansible.builtin.jsonfile", cache_connection=str(tmp_path / "cache"))
     graph = inventory(emulator, path, "--graph")
     assert graph.returncode == 0, graph.stdout + graph.stderr
     listed, _stderr = listing(emulator, path)
     host = next(iter(listed["_meta"]["hostvars"].values()))
-    assert host["cloud_role"] == evil and host["label"] == evil + "-x"
+    assert host["instance_size"] == evil and host["label"] == evil + "-x"
     proc = subprocess.run([bin_path("ansible"), "all", "-i", str(path), "-m", "ansible.builtin.debug",
-                           "-a", "var=cloud_role"], env=emulator.env(), capture_output=True, text=True, timeout=120,
+                           "-a", "var=instance_size"], env=emulator.env(), capture_output=True, text=True, timeout=120,
                           stdin=subprocess.DEVNULL, check=False)
     assert proc.returncode == 0 and "lookup('pipe'" in proc.stdout, proc.stdout + proc.stderr
     # An edited cache entry is data too.

@@ -10,7 +10,7 @@ import time
 
 import yaml
 
-from tests.helpers import bin_path, run_playbook
+from tests.helpers import HealthEndpoint, bin_path, run_playbook
 
 DEPLOYMENTS = {"production": "contoso-web-prod", "staging": "contoso-web-staging"}
 
@@ -222,7 +222,8 @@ def test_health_gate_url_and_tasks(emulator, tmp_path):
     msg: health check failed after round {{ rolling_reimage_round }}
   when: rolling_reimage_round == 1
 """ % (tmp_path / "rounds.txt"))
-    health = emulator.admin + "/state"
+    endpoint = HealthEndpoint(emulator)
+    health = endpoint.url + "/"
     proc = run_playbook(emulator, play(tmp_path, rolling_reimage_health_tasks=str(tasks),
                                        rolling_reimage_health_url=health,
                                        rolling_reimage_health_validate_certs=False), tmp_path,
@@ -234,7 +235,7 @@ def test_health_gate_url_and_tasks(emulator, tmp_path):
     assert not [e for e in emulator.events("instance_status") if e["upgrade_domain"] == 2]
 
     # A health URL may carry credentials for the check; they are used, and shown nowhere.
-    secret_url = emulator.admin.replace("://", "://gate:hunter2@", 1) + "/nope"
+    secret_url = endpoint.url.replace("://", "://gate:hunter2@", 1) + "/nope"
     proc = run_playbook(emulator, play(tmp_path, rolling_reimage_fresh=True,
                                        rolling_reimage_health_url=secret_url,
                                        rolling_reimage_health_timeout=1,
@@ -242,6 +243,7 @@ def test_health_gate_url_and_tasks(emulator, tmp_path):
                         inventory=inventory(tmp_path, instances=("WebRole1_IN_0", "WebRole1_IN_1")))
     assert proc.returncode != 0 and "health gate" in proc.output and "answered 404" in proc.output
     assert "://***@" in proc.output and "hunter2" not in proc.output
+    endpoint.close()
     state_text = (tmp_path / "roll.json").read_text()
     assert "health gate" in state_text and "hunter2" not in state_text, "the stop reason names the URL redacted"
 

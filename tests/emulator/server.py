@@ -1,8 +1,10 @@
 """HTTPS front end of the emulator: mutual TLS, routing and the admin API; faults.py injects the faults."""
 import hashlib
+import hmac
 import json
 import os
 import re
+import secrets
 import socket
 import ssl
 import threading
@@ -103,8 +105,17 @@ class Handler(BaseHTTPRequestHandler):
         return self._management(split)
 
     # -- admin API ----------------------------------------------------------------
+    def _admin_authorised(self):
+        """Only whoever can read connection.json (0600) drives the admin API: any local user reaches the port."""
+        sent = (self.headers.get("Authorization") or "").encode("utf-8", "surrogateescape")
+        return hmac.compare_digest(sent, ("Bearer " + self.server.admin_token).encode("ascii"))
+
     def _admin(self, split, body):
         emu = self.emulator
+        if not self._admin_authorised():
+            return self.reply(401, json.dumps({"error": "the admin API needs 'Authorization: Bearer <admin_token>' "
+                                                        "(admin_token is in connection.json)"}),
+                              headers={"WWW-Authenticate": "Bearer"}, content_type="application/json")
         try:
             payload = json.loads(body.decode("utf-8")) if body else {}
             route = (self.command, split.path.rstrip("/"))
@@ -299,8 +310,9 @@ class TLSServer(ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 512
 
-    def __init__(self, address, context, emulator, registered, faults, injects_faults):
+    def __init__(self, address, context, emulator, registered, faults, injects_faults, admin_token):
         self.ssl_context = context
+        self.admin_token = admin_token
         self.emulator = emulator
         self.registered = registered
         self.faults = faults
@@ -347,9 +359,12 @@ class EmulatorServer:
         context = _server_context(self.manifest)
         registered = set(self.manifest["registered_thumbprints"])
         self.faults = Faults(self.emulator)
-        self.httpd = TLSServer((host, port), context, self.emulator, registered, self.faults, True)
+        # A new secret per start, handed out only through connection.json.
+        self.admin_token = secrets.token_urlsafe(32)
+        self.httpd = TLSServer((host, port), context, self.emulator, registered, self.faults, True, self.admin_token)
         # The redirect target shares the armed faults (its admin API arms them too) but never injects them.
-        self.redirect_httpd = TLSServer((host, 0), context, self.emulator, registered, self.faults, False)
+        self.redirect_httpd = TLSServer((host, 0), context, self.emulator, registered, self.faults, False,
+                                        self.admin_token)
         self.faults.redirect_port = self.redirect_httpd.server_address[1]
         self.port = self.httpd.server_address[1]
         self.management_url = "https://127.0.0.1:%d" % self.port
@@ -363,7 +378,7 @@ class EmulatorServer:
             "ca_path": m["ca_path"], "certificate_path": m["certificate_path"], "pfx_path": m["pfx_path"],
             "pfx_password": m["pfx_password"], "publish_settings_path": m["publish_settings_path"],
             "unregistered_certificate_path": m["unregistered_certificate_path"],
-            "admin_url": self.management_url + "/_emulator",
+            "admin_url": self.management_url + "/_emulator", "admin_token": self.admin_token,
         }
 
     def _tick(self):
@@ -379,7 +394,7 @@ class EmulatorServer:
         info = self.connection_info()
         path = os.path.join(self.workdir, "connection.json")
         tmp = path + ".tmp"
-        # It holds the PFX password: readable by its owner only, from the moment it exists.
+        # It holds the PFX password and the admin token: readable by its owner only, from the moment it exists.
         with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w", encoding="utf-8") as handle:
             os.fchmod(handle.fileno(), 0o600)
             json.dump(info, handle, indent=2)

@@ -12,7 +12,7 @@ import time
 import pytest
 import requests
 
-from tests.helpers import ROOT
+from tests.helpers import ROOT, admin_headers
 
 
 def _statuses(emulator, instance):
@@ -61,7 +61,8 @@ def test_status_fault_with_skip_and_times(api, emulator):
 def test_a_bad_fault_payload_is_refused_and_the_admin_api_goes_on(emulator):
     import requests
     for payload in ([{"action": {"status": 503}}], {"path": "(", "action": {"status": 503}}):
-        answer = requests.post(emulator.admin + "/faults", json=payload, verify=emulator.info["ca_path"], timeout=30)
+        answer = requests.post(emulator.admin + "/faults", json=payload, headers=emulator.admin_headers,
+                               verify=emulator.info["ca_path"], timeout=30)
         assert answer.status_code == 400, answer.text
     assert emulator.fault(action={"status": 503})["faults"] == 1
 
@@ -131,7 +132,7 @@ def test_admin_reads_chunked_bodies(emulator):
         yield b'{"action": {"status": '
         yield b'503}, "path": "hostedservices$"}'
     response = requests.post("%s/faults" % emulator.admin, data=chunks(), verify=emulator.info["ca_path"], timeout=10,
-                             headers={"Content-Type": "application/json"})
+                             headers={"Content-Type": "application/json", **emulator.admin_headers})
     assert response.request.headers.get("Transfer-Encoding") == "chunked"
     assert response.status_code == 200 and response.json() == {"faults": 1}
     assert emulator.server.faults.armed[0].action == {"status": 503}
@@ -139,7 +140,7 @@ def test_admin_reads_chunked_bodies(emulator):
     session = requests.Session()
     for attempt in range(2):  # pylint: disable=unused-variable
         reply = session.post("%s/timing" % emulator.admin, data=iter([b'{"operation_seconds"', b": 1.5}"]),
-                             verify=emulator.info["ca_path"], timeout=10)
+                             headers=emulator.admin_headers, verify=emulator.info["ca_path"], timeout=10)
         assert reply.json()["operation_seconds"] == 1.5
 
 
@@ -149,7 +150,8 @@ def test_unreadable_chunked_body_gets_400(emulator):
     context = ssl.create_default_context(cafile=emulator.info["ca_path"])
     with socket.create_connection(("127.0.0.1", emulator.server.port), timeout=10) as raw:
         with context.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
-            tls.sendall(b"POST /_emulator/faults HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n")
+            tls.sendall(b"POST /_emulator/faults HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
+                        b"Transfer-Encoding: chunked\r\n\r\nzz\r\n" % emulator.info["admin_token"].encode())
             assert tls.recv(4096).startswith(b"HTTP/1.1 400 ")
 
 
@@ -158,7 +160,8 @@ def test_admin_rejects_bad_input(emulator):
                           ("faults", {"action": {"status": 409, "conflict_text": "2016"}}),
                           ("faults", {"action": {"drop": "before", "message": "x"}})):
         url = "%s/%s" % (emulator.admin, path)
-        response = requests.post(url, json=payload, verify=emulator.info["ca_path"], timeout=10)
+        response = requests.post(url, json=payload, headers=emulator.admin_headers, verify=emulator.info["ca_path"],
+                                 timeout=10)
         assert response.status_code == 400 and "error" in response.json()
 
 
@@ -233,11 +236,13 @@ def test_command_line_start_up_connection_file_and_clean_shutdown(tmp_path):
         info = json.loads((workdir / "connection.json").read_text())
         assert (workdir / "connection.json").stat().st_mode & 0o777 == 0o600, "it holds the PFX password"
         assert set(info) == {"management_url", "subscription_id", "ca_path", "certificate_path", "pfx_path",
-                             "pfx_password", "publish_settings_path", "unregistered_certificate_path", "admin_url"}
+                             "pfx_password", "publish_settings_path", "unregistered_certificate_path", "admin_url",
+                             "admin_token"}
         assert info["management_url"] in line
         if attempt == 1:
             assert elapsed < 2.0, "start-up with existing PKI took %.2fs" % elapsed
-        response = requests.get(info["admin_url"] + "/state", verify=info["ca_path"], timeout=10)
+        response = requests.get(info["admin_url"] + "/state", headers=admin_headers(info), verify=info["ca_path"],
+                                timeout=10)
         assert response.json()["operation_seconds"] == 1.0
         proc.send_signal(signal.SIGTERM if attempt == 0 else signal.SIGINT)
         assert proc.wait(timeout=10) == 0
@@ -330,7 +335,7 @@ def test_topology_carries_the_optional_elements(api, emulator):
 ])
 def test_topology_rejects_bad_optional_elements(emulator, service, message):
     response = requests.post("%s/topology" % emulator.admin, json={"cloud_services": [service]},
-                             verify=emulator.info["ca_path"], timeout=10)
+                             headers=emulator.admin_headers, verify=emulator.info["ca_path"], timeout=10)
     assert response.status_code == 400 and message in response.json()["error"]
 
 
@@ -347,3 +352,20 @@ def test_overlapping_operations_keep_the_instance_down_until_the_last_one_ends(a
     assert len(ready) == 1 and ready[0] > reboot_accepted + 1.0 + 1.5 - 0.1, statuses
     assert collections.Counter(s for _t, s in statuses)["StoppingRole"] == 2
     assert emulator.availability()["contoso-web/contoso-web-prod"]["max_unavailable_instances"] == 1
+
+
+@pytest.mark.parametrize("authorization", [None, "", "Bearer", "Bearer wrong", "Bearer {token}x", "bearer {token}",
+                                           "{token}", "Basic {token}", "Bearer  {token}"])
+def test_the_admin_api_needs_its_token(emulator, authorization):
+    """Any local user reaches the port: only the owner of connection.json (0600) may drive the admin API."""
+    token = emulator.info["admin_token"]
+    headers = {} if authorization is None else {"Authorization": authorization.format(token=token)}
+    spec = {"cloud_services": [{"name": "planted", "deployments": []}]}
+    for method, path, payload in (("POST", "faults", {"action": {"status": 503}}), ("POST", "topology", spec),
+                                  ("GET", "events", None), ("POST", "reset", None), ("GET", "state", None)):
+        response = requests.request(method, "%s/%s" % (emulator.admin, path), json=payload, headers=headers,
+                                    verify=emulator.info["ca_path"], timeout=10)
+        assert response.status_code == 401 and "admin_token" in response.json()["error"], (method, path)
+    assert emulator.server.faults.armed == [] and emulator.server.emulator.service("planted") is None
+    assert len(token) >= 32 and requests.get(emulator.admin + "/state", headers=emulator.admin_headers,
+                                             verify=emulator.info["ca_path"], timeout=10).status_code == 200

@@ -490,7 +490,7 @@ def test_a_failure_while_connecting_was_not_sent_and_one_after_was():
 def test_a_proxy_refusing_connect_is_not_retried_but_a_proxy_error_is():
     proxy = "http://user:s3cret@proxy.test:3128"
     refused = client_mod._exchange_failure(_wrapped(OSError("Tunnel connection failed: 403 Forbidden")), True, proxy)  # pylint: disable=protected-access
-    assert (refused.sent, refused.refused, refused.proxy) == (False, True, "http://***@proxy.test:3128")
+    assert (refused.sent, refused.refused, refused.proxy) == (False, True, "http://proxy.test:3128")
     gateway = client_mod._exchange_failure(_wrapped(OSError("Tunnel connection failed: 502 Bad Gateway")), True, proxy)  # pylint: disable=protected-access
     assert (gateway.sent, gateway.refused) == (False, False)
     message = client_mod._failure_message(refused, "https://example.test/x", 0)  # pylint: disable=protected-access
@@ -511,7 +511,7 @@ def test_credentials_in_urls_are_redacted():
     assert client_mod.redact_credentials(text) == "cannot connect to proxy http://***@proxy.test:3128 or https://***@other.test/x"
     failure = client_mod.ExchangeFailed(OSError("via http://alice:pw@proxy.test:1"), sent=False,
                                         proxy="http://alice:pw@proxy.test:1")
-    assert "pw" not in str(failure) and failure.proxy == "http://***@proxy.test:1"
+    assert "pw" not in str(failure) and failure.proxy == "http://proxy.test:1"
 
 
 # -- the adapter and the SSL context --------------------------------------------------------------------------
