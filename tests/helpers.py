@@ -2,6 +2,7 @@
 import json
 import os
 import pathlib
+import signal
 import ssl
 import subprocess
 import sys
@@ -158,9 +159,23 @@ def run_adhoc(emu, module, args, env=None, extra=(), timeout=300, wrapper=()):
     environment = emu.env(**(env or {}))
     cmd = [*wrapper, bin_path("ansible"), "localhost", "-m", "azure_classic.cloud_services." + module,
            "-a", json.dumps(args) if isinstance(args, dict) else args, *extra]
-    proc = subprocess.run(cmd, env=environment, capture_output=True, text=True, timeout=timeout,
-                          stdin=subprocess.DEVNULL, check=False)
+    proc = run_whole(cmd, environment, timeout)
     return proc.returncode, _parse_adhoc(proc.stdout), proc.stdout + proc.stderr
+
+
+def run_whole(cmd, env, timeout):
+    """Run ``cmd`` in a session of its own; past ``timeout`` every process of it is killed (ansible's forked workers
+    too, which would otherwise go on sending to the emulator during later tests) and TimeoutExpired carries what
+    it printed."""
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            stdin=subprocess.DEVNULL, start_new_session=True)
+    try:
+        stdout, stderr = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        stdout, stderr = proc.communicate()
+        raise subprocess.TimeoutExpired(cmd, timeout, output=(stdout or "")[-20000:], stderr=stderr) from None
+    return subprocess.CompletedProcess(cmd, proc.returncode, stdout, stderr)
 
 
 def _parse_adhoc(stdout):
@@ -188,7 +203,6 @@ def run_playbook(emu, playbook_text, tmp_path, env=None, extra=(), timeout=600, 
     cmd = [bin_path("ansible-playbook"), str(playbook), *extra]
     if inventory:
         cmd += ["-i", str(inventory)]
-    proc = subprocess.run(cmd, env=emu.env(**(env or {})), capture_output=True, text=True, timeout=timeout,
-                          stdin=subprocess.DEVNULL, check=False)
+    proc = run_whole(cmd, emu.env(**(env or {})), timeout)
     proc.output = proc.stdout + proc.stderr
     return proc

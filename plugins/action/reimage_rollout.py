@@ -126,7 +126,6 @@ class ActionModule(ActionBase):
         options = {k: args[k] for k in ("fresh", "batch_size", "max_failures", "allow_unready", "operation_timeout",
                                         "ready_timeout", "max_parallel", "poll_interval", "resume_window", "max_requests_per_second",
                                         "operation", "availability_timeout")}
-        options["roll_id"] = rollout.roll_id(targets, args["operation"])
         options["since"] = _parse_since(args.get("since"))
         return options
 

@@ -47,8 +47,10 @@ LOST_ANSWER_GRACE = 5.0
 # resolution and the service's own machines disagreeing: a lost answer's operation counts as ours when the history
 # shows it started at most this long before we sent it.
 CLOCK_TOLERANCE = 120
-# A skew between the controller's clock and the service's larger than this is worth a warning (it changes nothing).
+# A skew between the controller's clock and the service's larger than this is worth a warning (it changes nothing);
+# one larger than MAX_CLOCK_SKEW is not believed.
 CLOCK_WARN_SKEW = 300
+MAX_CLOCK_SKEW = 86400
 # How far back of the send the history is read when a lost answer is looked up, and after a 409, how far back of the
 # first attempt the operation holding the lock may have started.
 LOST_ANSWER_LOOKBACK = 300
@@ -538,7 +540,7 @@ class ServiceManagementClient:
                 if verdict == policy.GIVE_UP:
                     raise TransportError(_failure_message(failure, url, attempt)) from None
             else:
-                self._learn_service_clock(response)
+                self._learn_service_clock(response, url)
                 if response.status in REDIRECT_STATUS:
                     hops += 1
                     url = self._redirect_target(url, response, hops)
@@ -550,14 +552,25 @@ class ServiceManagementClient:
             self.sleep(policy.delay(attempt))
             attempt += 1
 
-    def _learn_service_clock(self, response):
-        """Keep how far the service's clock is from ours (its Date header), and warn once when it is far off."""
+    def _learn_service_clock(self, response, url):
+        """Keep how far the service's clock is from ours (the Date header of the endpoint's own answers), and warn
+        once when it is far off. A Date without a time zone, or more than a day off, is not trusted."""
+        if _host(url) != self.endpoint_host:
+            return
         try:
-            stamp = email.utils.parsedate_to_datetime(response.headers.get("Date") or "").timestamp()
+            date = email.utils.parsedate_to_datetime(response.headers.get("Date") or "")
         except (TypeError, ValueError, IndexError, OverflowError):
             return
+        if date.tzinfo is None:
+            return
+        offset = date.timestamp() - time.time()
+        if abs(offset) > MAX_CLOCK_SKEW:
+            self.warn("the service's answers are dated %s, %d seconds from the controller's clock; that date is not "
+                      "used, and operation times are read on the controller's clock" % (
+                          shown(response.headers.get("Date"), 40), offset))
+            return
         first = self.clock_offset is None
-        self.clock_offset = stamp - time.time()
+        self.clock_offset = offset
         if first and abs(self.clock_offset) > CLOCK_WARN_SKEW:
             self.warn("the controller's clock is %d seconds %s of the service's (the Date of its answers); "
                       "operation times are read on the service's clock, so nothing is affected, but the controller's "
@@ -706,7 +719,7 @@ class ServiceManagementClient:
 
     # -- role instance operations ---------------------------------------------------
     def role_instance_operation(self, kind, service, instance, slot=None, deployment_name=None, deadline=None,
-                                recheck=None):
+                                recheck=None, on_lock_wait=None):
         """POST Reimage/Reboot/Rebuild Role Instance and return its request id.
 
         Never sent twice for one call: a POST whose answer was lost is looked up with List Subscription Operations
@@ -749,16 +762,17 @@ class ServiceManagementClient:
                     raise
                 match = CONFLICT_HOLDER_RE.search(err.message or "")
                 holder = match.group(1).lower() if match else None
+                gave_up = ServiceManagementError(
+                    "%s (gave up waiting for the deployment's lock after %d seconds)" % (
+                        err.message, int(deadline.seconds)), code=err.code, http_status=err.http_status,
+                    request_id=err.request_id, hint=err.hint)
                 if deadline.expired():
-                    raise ServiceManagementError(
-                        "%s (gave up waiting for the deployment's lock after %d seconds)" % (
-                            err.message, int(deadline.seconds)), code=err.code, http_status=err.http_status,
-                        request_id=err.request_id, hint=err.hint) from None
+                    raise gave_up from None
                 if holder:
                     try:
-                        self.wait_for_operation(holder, deadline)
+                        self.wait_for_operation(holder, deadline, on_poll=on_lock_wait)
                     except WaitTimeoutError:
-                        continue  # loops back to the conflict branch, which reports the expired budget
+                        raise gave_up from None  # never sent again unchecked
                 else:
                     self.sleep(min(backoff_delay(conflicts), max(deadline.remaining, 0)))
                 conflicts += 1

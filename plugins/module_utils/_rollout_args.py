@@ -29,7 +29,9 @@ ROLLOUT_ARGUMENT_SPEC = dict(
     operation_timeout=dict(type="int", default=1800),
     ready_timeout=dict(type="int", default=1800),
     availability_timeout=dict(type="int", default=1800),
-    roll=dict(type="dict"),
+    roll=dict(type="dict", options=dict(
+        roll_id=dict(type="str"), started=dict(type="float"), window_start=dict(type="float"),
+        counts_since=dict(type="float"), service_started=dict(type="float"))),
     max_parallel=dict(type="int", default=0),
     max_requests_per_second=dict(type="int", default=DEFAULT_MAX_RPS),
     poll_interval=dict(type="float", default=0.25),

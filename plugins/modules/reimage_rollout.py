@@ -125,10 +125,10 @@ options:
     default: 1800
   availability_timeout:
     description:
-      - Seconds a batch waits, before it starts and after any wait for the deployment's lock, while an instance of
+      - Seconds a batch waits, before each send and after any wait for the deployment's lock, while an instance of
         another upgrade domain is not C(ReadyRole), whatever took it down (another job, a reboot from elsewhere, a
         stuck instance). Then the deployment's roll stops, naming the instances that were down and since when.
-      - Instances accepted down at plan time with O(allow_unready) do not count.
+      - Instances accepted down at plan time with O(allow_unready) do not count while they stay down.
     type: int
     default: 1800
   roll:
@@ -136,6 +136,22 @@ options:
       - With O(step=finish), the plan's C(roll) result (its window on the service's clock), from which every host's
         outcome is rebuilt from the service's operation history when the state file is gone.
     type: dict
+    suboptions:
+      roll_id:
+        description: The roll's id.
+        type: str
+      started:
+        description: When the roll started, on the controller's clock (epoch seconds).
+        type: float
+      window_start:
+        description: From when the service's history counts for the roll, on the service's clock (epoch seconds).
+        type: float
+      counts_since:
+        description: From when an operation of anyone's counts as done for the roll, on the service's clock.
+        type: float
+      service_started:
+        description: When the roll started, on the service's clock (epoch seconds).
+        type: float
   max_parallel:
     description: How many deployments roll at the same time; V(0) means all of them.
     type: int

@@ -8,6 +8,7 @@ they are used, and never shown."""
 from __future__ import annotations
 
 import http.client
+import threading
 import time
 from urllib.error import HTTPError, URLError
 
@@ -28,8 +29,18 @@ def check_url(url):
     return names.check_url(url, "health_url", schemes=("http", "https"), own_service=True)
 
 
-def probe(url, validate_certs=True, ca_path=None):
-    """(HTTP status or None, what happened) for one GET of the health URL."""
+def probe(url, validate_certs=True, ca_path=None, limit=REQUEST_TIMEOUT):
+    """(HTTP status or None, what happened) for one GET of the health URL, in at most ``limit`` seconds in all. The
+    socket timeout alone bounds each read, so a URL answering a byte at a time could hold a round up for ever; the
+    GET runs in a thread of its own, left behind (a daemon) when it overruns."""
+    outcome = []
+    worker = threading.Thread(target=lambda: outcome.append(_get(url, validate_certs, ca_path)), daemon=True)
+    worker.start()
+    worker.join(limit)
+    return outcome[0] if outcome else (None, "gave no complete answer in %gs" % round(limit, 1))
+
+
+def _get(url, validate_certs, ca_path):
     try:
         with open_url(url, method="GET", timeout=REQUEST_TIMEOUT, validate_certs=validate_certs, ca_path=ca_path,
                       follow_redirects="safe") as response:
@@ -47,7 +58,8 @@ def wait_healthy(url, statuses, timeout, validate_certs=True, ca_path=None, slee
     deadline = Deadline(timeout, clock=clock)
 
     def ask():
-        return probe(url, validate_certs, ca_path)
+        # One GET never runs past the gate's own timeout (with a second's grace to connect at all).
+        return probe(url, validate_certs, ca_path, max(1.0, min(REQUEST_TIMEOUT, deadline.remaining)))
 
     def accepted(answer):
         return answer[0] in statuses

@@ -120,10 +120,9 @@ def roll_id(targets, kind=DEFAULT_KIND):
     return hashlib.sha256("\n".join(parts).lower().encode("utf-8")).hexdigest()[:16]
 
 
-def default_state_path(roll, kind=DEFAULT_KIND):
-    """~/.ansible/rolling_reimage/roll-<id>.json; ``roll``: a roll id, or targets to compute it from."""
-    identity = roll if isinstance(roll, str) else roll_id(roll, kind)
-    return os.path.join(os.path.expanduser("~"), ".ansible", "rolling_reimage", "roll-%s.json" % identity)
+def default_state_path(roll):
+    """~/.ansible/rolling_reimage/roll-<id>.json for the roll id ``roll``."""
+    return os.path.join(os.path.expanduser("~"), ".ansible", "rolling_reimage", "roll-%s.json" % roll)
 
 
 def default_state_file(roll):
@@ -256,12 +255,6 @@ def latest_operations(operations, kind=None):
     return latest
 
 
-def role_operation_history(client, service, since, kind=DEFAULT_KIND):
-    """The latest ``kind`` operation of each role instance of ``service`` started since ``since`` (the service's
-    time), as {(deployment name lower, instance lower): operation}; every request id is checked before use."""
-    return latest_operations(checked_history(client, service, since), kind)
-
-
 def describe_operation(op):
     """An operation from the history, for messages: its name, id and start."""
     return "%s %s started %s" % (op.get("name") or "an operation", op.get("request_id") or op.get("bad_request_id"),
@@ -333,6 +326,10 @@ class _Planner:
                 anything[(service.lower(), dep, inst)] = op
         return history, anything
 
+    def _local(self, service_time):
+        """A time of the service's history on the controller's clock, as the state file keeps times."""
+        return service_time - (self.client.clock_offset or 0.0) if service_time else service_time
+
     def _refuse(self):
         problems = [shown(problem) for problem in self.problems]  # they quote the service's statuses and names
         text = problems[0] if len(problems) == 1 else "%d problems:\n- %s" % (len(problems), "\n- ".join(problems))
@@ -389,6 +386,10 @@ class _Planner:
         history, _anything = self._read_history({d["cloud_service"] for d in deployments.values()},
                                                 roll.get("counts_since") or roll["window_start"])
         for inst in instances.values():
+            if self.problems:  # a deployment or the history could not be read: say so, never guess
+                inst.update(outcome="failed", error={"code": "OutcomeUnknown", "request_id": None, "message": (
+                    "whether it was %s is unknown: %s" % (self.words["done"], "; ".join(self.problems)))})
+                continue
             op = history.get((inst["cloud_service"], inst["deployment_name"].lower(), inst["instance"].lower()))
             if op is None or op.get("status") == "Failed" or not op.get("request_id"):
                 dep = deployments[inst["deployment"]]
@@ -398,7 +399,7 @@ class _Planner:
                         "code": "OperationFailed", "message": "its %s, %s, did not succeed" % (
                             self.words["verb"], describe_operation(op)), "request_id": op.get("request_id")})
                 continue
-            inst.update(request_id=op["request_id"], start=op["started"], resumed=op["started"] < roll.get(
+            inst.update(request_id=op["request_id"], start=self._local(op["started"]), resumed=op["started"] < roll.get(
                 "service_started", 0), outcome="done" if op.get("status") == "Succeeded" else "started")
             if inst["outcome"] == "started":
                 inst["error"] = {"code": "InProgress", "message": "its %s, %s, was still running" % (
@@ -490,11 +491,11 @@ class _Planner:
                 continue  # a problem was recorded: the roll is refused
             if status == "Succeeded":
                 inst.update(outcome="done", resumed=True, request_id=request_id,
-                            start=op["started"] if op else was.get("start"))
+                            start=self._local(op["started"]) if op else was.get("start"))
                 in_flight.append(key)  # done, but it may still be recovering: waited for before the first round
             elif status == "InProgress":
                 inst.update(outcome="started", resumed=True, request_id=request_id,
-                            start=op["started"] if op else was.get("start"))
+                            start=self._local(op["started"]) if op else was.get("start"))
                 in_flight.append(key)
             # Failed: the service says the operation left the instance as it was, so it is sent again.
         done = [i for i in instances.values() if i["outcome"] == "done"]
@@ -557,19 +558,21 @@ class _Planner:
                     continue  # our own instance, still recovering: waited for before the first round
                 if status == READY:
                     continue
-                if self.options["allow_unready"]:
-                    dep["accepted_down"].append(live["instance_name"].lower())
-                    self.notes.append("%s: instance %s is %s; accepted (rolling_reimage_allow_unready)%s" % (
-                        dep_key, live["instance_name"], status,
-                        ": a target, so its upgrade domain goes first" if key in instances else
-                        ": not a target, so batches do not wait for it"))
-                    continue
+                # Down because of an operation (running, or ended so recently it may still recover): waited for,
+                # never accepted, so that no batch overlaps it.
                 op = anything.get((service, name, live["instance_name"].lower()))
                 if op is not None and status not in NOT_RECOVERING and (
                         op.get("status") == "InProgress" or (op.get("status") == "Succeeded" and _ended_after(op, recent))):
                     self.notes.append("%s: instance %s is %s after %s; batches of other upgrade domains wait until it "
                                       "is ReadyRole (rolling_reimage_availability_timeout)" % (
                                           dep_key, live["instance_name"], status, describe_operation(op)))
+                    continue
+                if self.options["allow_unready"]:
+                    dep["accepted_down"].append(live["instance_name"].lower())
+                    self.notes.append("%s: instance %s is %s; accepted (rolling_reimage_allow_unready)%s" % (
+                        dep_key, live["instance_name"], status,
+                        ": a target, so its upgrade domain goes first" if key in instances else
+                        ": not a target, so batches do not wait for it while it stays down"))
                     continue
                 self.problems.append(
                     "%s: instance %s is %s: %s other instances now would cut availability further "
@@ -582,7 +585,7 @@ class _Planner:
         for key in own_in_flight:
             by_dep.setdefault(instances[key]["deployment"], []).append(instances[key])
         for dep_key, pending in sorted(by_dep.items()):
-            self.say("[%s] following %d %s(s) an earlier run of this roll started: %s" % (
+            self.say("[%s] following %d %s(s) an earlier run of this roll (or another job) started: %s" % (
                 dep_key, len(pending), self.words["verb"],
                 ", ".join("%s (%s)" % (i["instance"], i["request_id"]) for i in pending)))
             runner = _DeploymentRunner(self.client, {"deployments": deployments, "instances": instances,
@@ -761,11 +764,12 @@ class _DeploymentRunner:
         self._save()
 
         def recheck(_holder):
-            # Another operation held the deployment's lock, and the deployment may have changed while it did.
+            # Another operation held the deployment's lock, and the deployment may have changed while it did. Nothing
+            # is sent when the history cannot tell (the deployment stopped) or shows an unusable entry (failed).
             self._adopt_from_history([inst])
             if inst.get("adopted"):
                 return inst["request_id"]
-            if not self._wait_for_other_domains(upgrade_domain):
+            if self.dep["stopped"] or inst["outcome"] == "failed" or not self._wait_for_other_domains(upgrade_domain):
                 raise _BatchHeld(self.dep["stop_reason"])
             return None
 
@@ -773,9 +777,11 @@ class _DeploymentRunner:
             # The client checks the id the service answered with before it is kept or put into a URL.
             request_id = self.client.role_instance_operation(
                 self.kind, svc, inst["instance"], deployment_name=name,
-                deadline=Deadline(self.options["operation_timeout"]), recheck=recheck)
+                deadline=Deadline(self.options["operation_timeout"]), recheck=recheck,
+                on_lock_wait=self._progress("%s waits for the deployment's lock" % inst["instance"]))
         except _BatchHeld:
-            inst.update(outcome="pending", start=None, request_id=None)
+            if inst["outcome"] != "failed":
+                inst.update(outcome="pending", start=None, request_id=None)
             return False
         except AcceptedRequestError as err:
             # It started, but the answer names no usable id: the service's history does, or the instance may be
@@ -795,25 +801,46 @@ class _DeploymentRunner:
         self._save()
         return self.follow(inst, accepted_at=_now())
 
+    def _progress(self, what):
+        """An on_poll callback that says ``what`` the roll waits for, and for how long, every SAY_WAITING_EVERY
+        seconds: a wait is never silent for more than 30 s."""
+        clock = self.client.clock
+        started, said = clock(), [clock()]
+
+        def say(value):
+            now = clock()
+            if now - said[0] >= SAY_WAITING_EVERY:
+                said[0] = now
+                status = value.get("status") if isinstance(value, dict) else None
+                self.say("[%s] %s (%s%ds so far)" % (self.dep_key, what, "%s, " % status if status else "",
+                                                    now - started))
+        return say
+
     def _follow_adopted(self, inst):
         self.say("[%s] %s: a %s that another client started during this roll (operation %s) is followed, not sent "
                  "again" % (self.dep_key, inst["instance"], self.words["verb"], inst["request_id"]))
         self._save()
         return self.follow(inst)
 
+    def _history(self):
+        """The service's operations on the deployment's cloud service since the roll's window; keeps the latest of
+        any kind per instance, which explains why an instance is down."""
+        since = self.state.get("counts_since") or self.state.get("window_start") or 0
+        operations = checked_history(self.client, self.dep["cloud_service"], since)
+        self._recent = latest_operations(operations)
+        return operations
+
     def _adopt_from_history(self, instances):
         """What anyone did since the roll began: an instance of ``instances`` not yet sent that the service's history
         shows given the roll's operation (by a second job, say) counts as done by it, and is followed, never sent
         again. Also keeps the latest operation of any kind per instance, to explain why an instance is down."""
-        svc, name = self.dep["cloud_service"], self.dep["deployment_name"].lower()
-        since = self.state.get("counts_since") or self.state.get("window_start") or 0
+        name = self.dep["deployment_name"].lower()
         try:
-            operations = checked_history(self.client, svc, since)
+            operations = self._history()
         except AzureClassicError as err:
             self._stop("cannot read the service's operation history, which tells whether another job already %s "
                        "the next instances: %s" % (self.words["done"], err.readable()))
             return
-        self._recent = latest_operations(operations)
         same = latest_operations(operations, self.kind)
         for inst in instances:
             if inst["outcome"] not in ("pending", "started") or inst.get("request_id"):
@@ -858,6 +885,11 @@ class _DeploymentRunner:
 
         try:
             instances = probe()
+            if blocking(instances):
+                try:
+                    self._history()  # what took them down, for the messages (only when something is down)
+                except AzureClassicError:
+                    pass
             note(instances)
             if blocking(instances):
                 schedule = PollSchedule(self.client.poll.min_interval, self.client.poll.growth,
@@ -878,7 +910,21 @@ class _DeploymentRunner:
             return False
         for live in instances:
             down_since.pop(live["instance_name"], None)
+            if live["instance_status"] == READY and live["instance_name"].lower() in accepted:
+                # Accepted down at plan time, up again: from now on it counts like any other instance.
+                self.dep["accepted_down"].remove(live["instance_name"].lower())
         return True
+
+    def _clear_to_send(self, instances, upgrade_domain):
+        """Whether the next send may go: no instance of another upgrade domain down (waited for, within
+        rolling_reimage_availability_timeout); after a wait the history is read again, since another job may have
+        done part of the batch meanwhile."""
+        polls = self._polls
+        if not self._wait_for_other_domains(upgrade_domain):
+            return False
+        if self._polls != polls:
+            self._adopt_from_history(instances)
+        return not self.dep["stopped"]
 
     def _describe_down(self, down):
         parts = []
@@ -944,9 +990,8 @@ class _DeploymentRunner:
         # What the deployment and its history say now decides, not only the plan: another job, a reboot from
         # elsewhere or a stuck instance may have changed them since. The history is read again after a wait.
         self._adopt_from_history(instances)
-        polls = self._polls
-        if not self.dep["stopped"] and self._wait_for_other_domains(batch["upgrade_domain"]) and self._polls != polls:
-            self._adopt_from_history(instances)
+        if not self.dep["stopped"]:
+            self._clear_to_send(instances, batch["upgrade_domain"])
         if self.dep["stopped"]:
             self.say("[%s] batch %d/%d, upgrade domain %s: not started: %s" % (
                 self.dep_key, index + 1, len(self.dep["batches"]), batch["upgrade_domain"], self.dep["stop_reason"]))
@@ -955,8 +1000,12 @@ class _DeploymentRunner:
             self.dep_key, index + 1, len(self.dep["batches"]), batch["upgrade_domain"], self.words["doing"],
             ", ".join(batch["instances"]), started - roll_started))
         recovering = []
-        for inst in instances:
+        for position, inst in enumerate(instances):
             if self.dep["stopped"]:
+                break
+            # Checked again before every send after the first: an operation of someone else's may have taken and
+            # released the lock while the previous one was followed.
+            if position and inst["outcome"] == "pending" and not self._clear_to_send(instances, batch["upgrade_domain"]):
                 break
             if inst["outcome"] == "started" and inst.get("adopted"):
                 followed = self._follow_adopted(inst)
@@ -1107,7 +1156,8 @@ def host_outcomes(state, check_mode=False):
     for host, key in sorted(state["hosts"].items()):
         inst = state["instances"].get(key) if key else None
         if inst is None:
-            result[host] = {"outcome": "failed", "msg": "the roll could not use this host's instance (see the plan)"}
+            result[host] = {"outcome": "failed", "msg": "the roll could not use this host's instance (%s)" % (
+                shown("; ".join(state["problems"])) if state.get("problems") else "see the plan")}
             continue
         where = "%s/%s (upgrade domain %s)" % (inst["deployment"], inst["instance"], inst["upgrade_domain"])
         record = {"instance": where, "request_id": inst["request_id"], "operation": kind}

@@ -158,3 +158,55 @@ def test_a_drip_fed_answer_ends_within_the_timeout(emulator, servers, part):
     elapsed = time.monotonic() - started
     assert rc != 0 and "no complete answer within 5 seconds" in result["msg"], out
     assert elapsed < 5 + 10, "the module ran %.1f s" % elapsed
+
+
+def test_a_health_url_that_drips_stops_the_roll_within_its_timeout(emulator, servers, tmp_path):
+    """The health gate's GET is bounded in total time too: a URL answering a byte a second cannot hold a round."""
+    server = servers(lambda request: streamed(b"", b"H", 60, pause=1.0))
+    started = time.monotonic()
+    proc = run_playbook(emulator, play(tmp_path, rolling_reimage_health_url=server.url + "/health",
+                                       rolling_reimage_health_ca_path=emulator.info["ca_path"],
+                                       rolling_reimage_health_timeout=3), tmp_path,
+                        inventory=inventory(tmp_path, instances=("WebRole1_IN_0", "WebRole1_IN_1")))
+    elapsed = time.monotonic() - started
+    assert proc.returncode != 0
+    assert "gave no complete answer in 3s within 3s" in " ".join(proc.output.split())
+    assert len(emulator.accepted()) == 1, "the roll stopped after its first round"
+    assert elapsed < 45, "the round was held %.0f s" % elapsed
+
+
+def _listing(entry, token=None):
+    return ('<SubscriptionOperationCollection %s><SubscriptionOperations>%s</SubscriptionOperations>%s'
+            '</SubscriptionOperationCollection>' % (NS, entry, "<ContinuationToken>%s</ContinuationToken>" % token
+                                                    if token else "")).encode()
+
+
+def _reimage_entry(operation_id, started):
+    return ('<SubscriptionOperation><OperationId>%s</OperationId><OperationName>ReimageRoleInstance</OperationName>'
+            '<OperationParameters><OperationParameter><Name>roleInstanceName</Name><Value>WebRole1_IN_0</Value>'
+            '</OperationParameter></OperationParameters><OperationStatus><Status>InProgress</Status></OperationStatus>'
+            '%s</SubscriptionOperation>' % (operation_id, "<OperationStartedTime>%s</OperationStartedTime>" % started
+                                            if started else ""))
+
+
+@pytest.mark.parametrize("history", ["id not an operation id", "no start time", "a token given before"])
+def test_a_lost_answer_with_an_unusable_history_is_never_sent_again(emulator, servers, history):
+    """The POST's answer is lost; the history that should say whether it started cannot be used: one POST, an
+    AmbiguousRequest failure, and a bounded run (not 40 POSTs, not 330 pages)."""
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    body = {"id not an operation id": _listing(_reimage_entry("not-an-operation-id", now)),
+            "no start time": _listing(_reimage_entry(RID, None)),
+            "a token given before": _listing("", token="again")}[history]
+
+    def respond(request):
+        if request.method == "POST":
+            return lambda conn: None  # read, then the connection closes with no answer
+        return answer("200 OK", body, {"x-ms-request-id": RID})
+    server = servers(respond)
+    started = time.monotonic()
+    rc, result, out = run(emulator, server.url, "role_instance_reimage", dict(REIMAGE, timeout=5, retries=2,
+                                                                               wait_timeout=60))
+    assert_clean_failure(rc, result, out, "AmbiguousRequest")
+    assert [r.method for r in server.requests].count("POST") == 1, "never sent again"
+    assert len(server.requests) <= 5, [r.target for r in server.requests]
+    assert time.monotonic() - started < 30

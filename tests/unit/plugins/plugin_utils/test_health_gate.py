@@ -23,7 +23,7 @@ def gate(monkeypatch, answers, timeout):
     clock = Clock()
     asked = []
 
-    def probe(url, validate_certs=True, ca_path=None):
+    def probe(url, validate_certs=True, ca_path=None, limit=None):
         asked.append(clock.now - 100.0)
         status = answers[min(len(asked), len(answers)) - 1]
         return status, ("answered %d" % status if status else "failed: URLError")
@@ -69,3 +69,20 @@ def test_an_unencoded_password_is_refused_and_never_shown(url):
 def test_credentials_and_a_query_are_allowed_for_the_users_own_health_url():
     assert health_gate.check_url("https://gate:s3cret@health.test/ready?deep=1") == \
         "https://gate:s3cret@health.test/ready?deep=1"
+
+
+def test_one_probe_is_bounded_in_time_whatever_the_url_does(monkeypatch):
+    """A URL that answers a byte at a time: each read is within the socket timeout, the whole GET is not."""
+    import threading
+    from urllib.error import URLError
+    release = threading.Event()
+
+    def never_ends(*args, **kwargs):
+        release.wait(30)
+        raise URLError("released by the test")
+    monkeypatch.setattr(health_gate, "open_url", never_ends)
+    try:
+        assert health_gate.probe("https://health.example/", limit=0.2) == (
+            None, "gave no complete answer in 0.2s")
+    finally:
+        release.set()

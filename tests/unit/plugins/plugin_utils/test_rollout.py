@@ -191,7 +191,12 @@ def test_the_operation_is_part_of_the_roll_and_a_reimage_roll_keeps_its_id():
     both = targets(["Web_IN_0", "Web_IN_1"])
     ids = {kind: rollout.roll_id(both, kind) for kind in ("reimage", "reboot", "rebuild")}
     assert len(set(ids.values())) == 3
-    assert ids["reimage"] == rollout.roll_id(both), "the default keeps the id of rolls planned before issue 16"
+    assert ids["reimage"] == rollout.roll_id(both), "a reimage roll names no operation in its id"
+    by_name = [{"cloud_service": "SVC", "deployment_name": "svc-Production", "instance": "WEB_in_0"},
+               {"cloud_service": "svc", "deployment_name": "svc-production", "instance": "Web_IN_1"}]
+    assert rollout.roll_id(by_name) == rollout.roll_id(
+        [dict(t, deployment_name="svc-production") for t in targets(["Web_IN_1", "Web_IN_0"])]), \
+        "the instances as the service names them, in any letter case, whichever way the hosts spell them"
     assert rollout.default_report_path("/x/roll-abc.json") == "/x/roll-abc.html"
     assert rollout.default_report_path("/x/roll.html") == "/x/roll.html.html", "never the state file itself"
     with pytest.raises(InputError, match="operation must be one of"):
@@ -325,3 +330,41 @@ def test_an_operation_another_client_started_on_a_batch_instance_is_followed_not
     runner._adopt_from_history(instances)
     assert instances[0]["outcome"] == "started" and instances[0]["adopted"] and instances[0]["request_id"] == "f" * 32
     assert instances[1]["outcome"] == "pending", "a failed operation left its instance as it was: sent"
+
+
+def test_allow_unready_never_accepts_an_instance_down_for_someone_elses_running_operation(tmp_path):
+    client = FakeClient(locked=True, status={"Worker_IN_2": "StoppingRole"},
+                        history=[operation("e" * 32, "Worker_IN_2", "InProgress", name="RebootRoleInstance")])
+    state = rollout.plan(client, targets(["Web_IN_0"]), dict(OPTIONS, allow_unready=True),
+                         rollout.StateFile(str(tmp_path / "s")), print)
+    assert state["deployments"]["svc/svc-production"]["accepted_down"] == [], "the batches wait for it"
+
+
+class ConflictingClient(DownElsewhereClient):
+    """Answers the roll's POST with a 409 whose recheck the roll must answer; records what it would send."""
+
+    def role_instance_operation(self, kind, service, instance, deployment_name=None, deadline=None, recheck=None,
+                                on_lock_wait=None):
+        self.sent.append(instance)
+        instead = recheck("f" * 32)
+        if instead:
+            return instead
+        self.sent.append(instance)  # sent again
+        return "a" * 32
+
+
+@pytest.mark.parametrize("history, why", [
+    ([operation("not-an-id", "Web_IN_1", "InProgress")], "failed"),
+    (None, "stopped"),
+])
+def test_after_a_409_nothing_is_sent_again_when_the_history_cannot_tell(tmp_path, history, why):
+    client = ConflictingClient(0, history=history or [])
+    if history is None:
+        def unreadable(*args, **kwargs):
+            raise rollout.RolloutError("the listing broke off", code="BadResponse")
+        client.list_subscription_operations = unreadable
+    runner = _runner(client, tmp_path, [], 60)
+    inst = runner.state["instances"]["svc/svc-production/web_in_1"]
+    assert runner._send(inst, 1) is False
+    assert client.sent == ["Web_IN_1"], "sent once, never again on a guess"
+    assert runner.dep["stopped"] and (inst["outcome"] == "failed") == (why == "failed")
