@@ -125,7 +125,7 @@ options:
     default: 1800
   availability_timeout:
     description:
-      - Seconds a batch waits, before each send and after any wait for the deployment's lock, while an instance of
+      - Seconds a batch waits, before it starts and after any wait for the deployment's lock, while an instance of
         another upgrade domain is not C(ReadyRole), whatever took it down (another job, a reboot from elsewhere, a
         stuck instance). Then the deployment's roll stops, naming the instances that were down and since when.
       - Instances accepted down at plan time with O(allow_unready) do not count while they stay down.
