@@ -816,8 +816,8 @@ class _DeploymentRunner:
             if now - said[0] >= SAY_WAITING_EVERY:
                 said[0] = now
                 status = value.get("status") if isinstance(value, dict) else None
-                self.say("[%s] %s (%s%ds so far)" % (self.dep_key, what, "%s, " % status if status else "",
-                                                    now - started))
+                self.say("[%s] %s (%s%ds so far)" % (
+                    self.dep_key, what, "%s, " % status if status else "", now - started))
         return say
 
     def _follow_adopted(self, inst):

@@ -204,8 +204,8 @@ def test_a_lost_answer_with_an_unusable_history_is_never_sent_again(emulator, se
         return answer("200 OK", body, {"x-ms-request-id": RID})
     server = servers(respond)
     started = time.monotonic()
-    rc, result, out = run(emulator, server.url, "role_instance_reimage", dict(REIMAGE, timeout=5, retries=2,
-                                                                               wait_timeout=60))
+    args = dict(REIMAGE, timeout=5, retries=2, wait_timeout=60)
+    rc, result, out = run(emulator, server.url, "role_instance_reimage", args)
     assert_clean_failure(rc, result, out, "AmbiguousRequest")
     assert [r.method for r in server.requests].count("POST") == 1, "never sent again"
     assert len(server.requests) <= 5, [r.target for r in server.requests]
