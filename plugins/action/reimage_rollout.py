@@ -15,15 +15,21 @@ from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
-from ansible_collections.azure_classic.cloud_services.plugins.plugin_utils import _rollout as rollout
 from ansible_collections.azure_classic.cloud_services.plugins.module_utils._connection import (
     CONNECTION_ARGUMENT_SPEC, build_client, check_wait_timeout)
 from ansible_collections.azure_classic.cloud_services.plugins.module_utils._errors import AzureClassicError
-from ansible_collections.azure_classic.cloud_services.plugins.module_utils._client import RateLimiter
+from ansible_collections.azure_classic.cloud_services.plugins.module_utils._retries import RateLimiter
 from ansible_collections.azure_classic.cloud_services.plugins.module_utils._waiter import PollSchedule
 from ansible_collections.azure_classic.cloud_services.plugins.module_utils._rollout_args import (
     DEFAULT_MAX_RPS, ROLLOUT_ARGUMENT_SPEC)
-from ansible_collections.azure_classic.cloud_services.plugins.plugin_utils import _health_gate as health_gate, _roll_report as roll_report
+from ansible_collections.azure_classic.cloud_services.plugins.plugin_utils._roll import health_gate
+from ansible_collections.azure_classic.cloud_services.plugins.plugin_utils._roll import identity as roll_identity
+from ansible_collections.azure_classic.cloud_services.plugins.plugin_utils._roll import kinds as roll_kinds
+from ansible_collections.azure_classic.cloud_services.plugins.plugin_utils._roll import outcome as roll_outcome
+from ansible_collections.azure_classic.cloud_services.plugins.plugin_utils._roll import plan as roll_plan
+from ansible_collections.azure_classic.cloud_services.plugins.plugin_utils._roll import report as roll_report
+from ansible_collections.azure_classic.cloud_services.plugins.plugin_utils._roll import rounds as roll_rounds
+from ansible_collections.azure_classic.cloud_services.plugins.plugin_utils._roll import state as roll_state
 
 display = Display()
 TARGET_VARS = ("cloud_service", "deployment_slot", "deployment_name", "role_instance")
@@ -94,7 +100,7 @@ class ActionModule(ActionBase):
                 display.warning(message)
 
         def factory(min_interval=None):
-            poll = PollSchedule(min_interval or engine_options.get("poll_interval") or 0.25, rollout.POLL_GROWTH)
+            poll = PollSchedule(min_interval or engine_options.get("poll_interval") or 0.25, roll_rounds.POLL_GROWTH)
             return build_client(options, warn=warn_once, poll=poll, rate_limiter=limiter)
         return factory
 
@@ -108,7 +114,7 @@ class ActionModule(ActionBase):
             host_vars = hostvars.get(host, {})
             # hostvars gives values already templated once; they are used as data, never templated again.
             values = {name: host_vars.get(name) if hasattr(host_vars, "get") else None for name in TARGET_VARS}
-            targets.append(rollout.target_from_hostvars(host, values))
+            targets.append(roll_identity.target_from_hostvars(host, values))
         return targets
 
     @staticmethod
@@ -133,7 +139,7 @@ class ActionModule(ActionBase):
     def _state_file(path):
         if not path:
             raise AnsibleError("state_path is required after the plan step")
-        return rollout.StateFile(path)
+        return roll_state.StateFile(path)
 
     def _load(self, args):
         state_file = self._state_file(args.get("state_path"))
@@ -168,31 +174,31 @@ class ActionModule(ActionBase):
             factory = self._client_factory(args, state["options"])
             if step == "rounds" and not args.get("health_url"):
                 # Nothing runs between rounds: each deployment rolls on at its own pace, in this one task.
-                ran = rollout.run_all_rounds(factory, state, state_file, display.display)
+                ran = roll_rounds.run_all_rounds(factory, state, state_file, display.display)
             else:
                 # A health gate judges whole rounds: every deployment's batch k ends before any batch k+1.
                 ran = 0
                 for index in [args["round"]] if step == "round" else range(state["rounds"]):
-                    ran = rollout.run_round(factory, state, state_file, index, display.display)
+                    ran = roll_rounds.run_round(factory, state, state_file, index, display.display)
                     if ran and args.get("health_url"):
                         self._health_gate(args, state, state_file)
             stopped = {k: d["stop_reason"] for k, d in state["deployments"].items() if d["stopped"]}
             # The steps run once for the whole roll report no change: each host's report step says what changed.
             return {"changed": False, "deployments_rolled": ran, "stopped_deployments": stopped}
         if step == "abort":
-            rollout.stop_all(state, state_file, args.get("reason") or "stopped by a failed task")
+            roll_rounds.stop_all(state, state_file, args.get("reason") or "stopped by a failed task")
             return {"changed": False}
         return self._finish(args, task_vars, state, state_file)
 
     def _finish(self, args, task_vars, state, state_file):
-        summary = rollout.summarize(state, state_file)
+        summary = roll_outcome.summarize(state, state_file)
         hosts = summary.pop("hosts")
         summary["report_path"] = self._write_report(args, state, state_file, summary)
-        display.display(rollout.format_table(summary))
+        display.display(roll_outcome.format_table(summary))
         # Failures of hosts outside the play (rolling_reimage_hosts) have no host of their own to show them.
         in_play = set(task_vars.get("ansible_play_hosts_all") or task_vars.get("ansible_play_batch") or ())
         failed_elsewhere = sorted(h for h, o in hosts.items()
-                                  if o["outcome"] in rollout.FAILED_OUTCOMES and h not in in_play)
+                                  if o["outcome"] in roll_kinds.FAILED_OUTCOMES and h not in in_play)
         return {"changed": False, "summary": summary, "hosts": hosts, "failed_elsewhere": failed_elsewhere}
 
     def _without_state(self, step, args, task_vars):
@@ -212,7 +218,7 @@ class ActionModule(ActionBase):
         options = {"operation": args["operation"], "roll_id": roll.get("roll_id"), "fresh": False}
         client = self._client_factory(args, {})()
         try:
-            state = rollout.rebuild(client, targets, options, roll, display.display)
+            state = roll_plan.rebuild(client, targets, options, roll, display.display)
         finally:
             client.close()
         return self._finish(args, task_vars, state, state_file)
@@ -220,7 +226,7 @@ class ActionModule(ActionBase):
     @staticmethod
     def _write_report(args, state, state_file, summary):
         """The roll's HTML report; a report that cannot be written is a warning, never a lost summary."""
-        path = args.get("report_path") or rollout.default_report_path(state_file.path)
+        path = args.get("report_path") or roll_state.default_report_path(state_file.path)
         try:
             return roll_report.write(state, path, summary)
         except OSError as exc:
@@ -245,13 +251,13 @@ class ActionModule(ActionBase):
         if args.get("state_path"):
             state_file = self._state_file(args["state_path"])
         else:  # named after the roll's id, which the plan knows once it has read the instances
-            state_file = rollout.default_state_file
+            state_file = roll_state.default_state_file
         client = self._client_factory(args, options)()
         try:
-            state = rollout.plan(client, targets, options, state_file, display.display, check_mode=check_mode)
+            state = roll_plan.plan(client, targets, options, state_file, display.display, check_mode=check_mode)
         finally:
             client.close()
-        hosts = rollout.host_outcomes(state, check_mode=check_mode)
+        hosts = roll_outcome.host_outcomes(state, check_mode=check_mode)
         result = {"changed": False, "operation": state["kind"], "rounds": state["rounds"],
                   "state_path": state.get("state_path") or getattr(state_file, "path", None),
                   # What the finish step needs to rebuild every host's outcome if the state file is lost.
@@ -259,8 +265,8 @@ class ActionModule(ActionBase):
                                                      "service_started")},
                   "resumed": state["resumed"], "instances": len(state["instances"]), "hosts": hosts}
         if check_mode and self._task.diff:
-            result["diff"] = {"before": "", "after": rollout.describe_plan(state, True) + "\n",
-                              "after_header": "rolling %s plan" % rollout.words(state["kind"])["verb"]}
+            result["diff"] = {"before": "", "after": roll_plan.describe_plan(state, True) + "\n",
+                              "after_header": "rolling %s plan" % roll_kinds.words(state["kind"])["verb"]}
         return result
 
     def _report(self, outcome, check_mode):
@@ -269,18 +275,18 @@ class ActionModule(ActionBase):
         if not outcome:
             return {"changed": False, "skipped": True, "skip_reason": "this host is not a target of the roll"}
         kind = outcome.get("outcome")
-        operation = outcome.get("operation") or rollout.DEFAULT_KIND
-        result = {"changed": kind in rollout.CHANGED_OUTCOMES, "outcome": kind, "msg": outcome.get("msg"),
+        operation = outcome.get("operation") or roll_kinds.DEFAULT_KIND
+        result = {"changed": kind in roll_kinds.CHANGED_OUTCOMES, "outcome": kind, "msg": outcome.get("msg"),
                   "instance": outcome.get("instance"), "request_id": outcome.get("request_id"),
                   "operation": operation}
-        if kind in rollout.FAILED_OUTCOMES:
+        if kind in roll_kinds.FAILED_OUTCOMES:
             result["failed"] = True
             if outcome.get("code"):
                 result["error_code"] = outcome["code"]
-        if check_mode and kind in rollout.CHANGED_OUTCOMES and self._task.diff:
+        if check_mode and kind in roll_kinds.CHANGED_OUTCOMES and self._task.diff:
             result["diff"] = {"before": "%s: as it is\n" % outcome.get("instance"),
                               "after": "%s: %s in round %s\n" % (
-                                  outcome.get("instance"), rollout.words(operation)["done"], outcome.get("round"))}
+                                  outcome.get("instance"), roll_kinds.words(operation)["done"], outcome.get("round"))}
         return result
 
     @staticmethod
@@ -291,7 +297,7 @@ class ActionModule(ActionBase):
         if healthy:
             display.display(sentence)
         else:
-            rollout.stop_all(state, state_file, sentence)
+            roll_rounds.stop_all(state, state_file, sentence)
 
 
 def _parse_since(value):

@@ -12,7 +12,10 @@ from ansible_collections.azure_classic.cloud_services.plugins.action import reim
 from ansible_collections.azure_classic.cloud_services.plugins.action.reimage_rollout import ActionModule
 from ansible_collections.azure_classic.cloud_services.plugins.module_utils._connection import CONNECTION_ARGUMENT_SPEC
 from ansible_collections.azure_classic.cloud_services.plugins.module_utils._rollout_args import ROLLOUT_ARGUMENT_SPEC
-from ansible_collections.azure_classic.cloud_services.plugins.plugin_utils import _rollout as rollout
+from ansible_collections.azure_classic.cloud_services.plugins.plugin_utils._roll import outcome as roll_outcome
+from ansible_collections.azure_classic.cloud_services.plugins.plugin_utils._roll import plan as roll_plan
+from ansible_collections.azure_classic.cloud_services.plugins.plugin_utils._roll import rounds as roll_rounds
+from ansible_collections.azure_classic.cloud_services.plugins.plugin_utils._roll import state as roll_state
 from ansible_collections.azure_classic.cloud_services.tests.unit.plugins.modules.utils import CONNECTION_ENV
 
 PASSWORD = "Pw-never-shown-7f3a"
@@ -83,10 +86,11 @@ def engine(monkeypatch):
         return client
 
     monkeypatch.setattr(action_plugin, "build_client", build_client)
-    for name in ("plan", "run_round", "run_all_rounds", "stop_all", "summarize"):
-        recorder = Recorder(error=AssertionError("rollout.%s was not expected" % name))
+    for module, name in ((roll_plan, "plan"), (roll_rounds, "run_round"), (roll_rounds, "run_all_rounds"),
+                         (roll_rounds, "stop_all"), (roll_outcome, "summarize")):
+        recorder = Recorder(error=AssertionError("%s was not expected" % name))
         setattr(stubs, name, recorder)
-        monkeypatch.setattr(rollout, name, recorder)
+        monkeypatch.setattr(module, name, recorder)
     return stubs
 
 
@@ -175,7 +179,7 @@ def test_linear_and_debug_strategies_run_the_round_steps(strategy):
 # -- check mode on the steps after the plan ------------------------------------------------------------------------------
 @pytest.mark.parametrize("step", ["round", "rounds", "abort", "finish"])
 def test_check_mode_skips_the_steps_after_the_plan_without_loading_state(step, monkeypatch, engine):
-    monkeypatch.setattr(rollout, "StateFile", Recorder(error=AssertionError("the state was loaded")))
+    monkeypatch.setattr(roll_state, "StateFile", Recorder(error=AssertionError("the state was loaded")))
     result = run_step({"step": step, "round": 0, "state_path": "/nonexistent/roll.json"}, check_mode=True)
     assert result["skipped"] is True and result["changed"] is False
     assert result["msg"] == "check mode: the %s step sends nothing" % step
@@ -197,10 +201,10 @@ def test_abort_without_a_state_file_has_nothing_to_stop(tmp_path, engine):
 
 
 def test_finish_without_a_state_file_rebuilds_the_outcomes_from_the_service(tmp_path, monkeypatch, engine):
-    state = {"version": rollout.STATE_VERSION, "kind": "reimage", "rebuilt": True, "instances": {}, "hosts": {},
+    state = {"version": roll_state.STATE_VERSION, "kind": "reimage", "rebuilt": True, "instances": {}, "hosts": {},
              "deployments": {}, "started": 1.0}
     rebuild = Recorder(value=state)
-    monkeypatch.setattr(rollout, "rebuild", rebuild)
+    monkeypatch.setattr(roll_plan, "rebuild", rebuild)
     engine.summarize.error = None
     engine.summarize.value = {"status": "complete", "operation": "reimage", "elapsed": 1.0, "instances": [],
                               "counts": {"done": 0, "failed": 0, "untouched": 0, "skipped": 0},
@@ -215,10 +219,10 @@ def test_finish_without_a_state_file_rebuilds_the_outcomes_from_the_service(tmp_
 
 # -- the steps after the plan, with a real state file and a stubbed engine --------------------------------------------
 def saved_state(tmp_path, rounds=2, stopped=None):
-    state = {"version": rollout.STATE_VERSION, "kind": "reimage", "rounds": rounds, "instances": {},
+    state = {"version": roll_state.STATE_VERSION, "kind": "reimage", "rounds": rounds, "instances": {},
              "options": {"poll_interval": 0.5, "max_requests_per_second": 10},
              "deployments": {"contoso-web/production": {"stopped": bool(stopped), "stop_reason": stopped}}}
-    state_file = rollout.StateFile(str(tmp_path / "roll.json"))
+    state_file = roll_state.StateFile(str(tmp_path / "roll.json"))
     state_file.save(state)
     return state_file.path
 
@@ -279,7 +283,7 @@ def test_finish_lists_failures_of_hosts_outside_the_play(tmp_path, monkeypatch, 
     hosts = {"web0": {"outcome": "reimaged"}, "web1": {"outcome": "failed"}, "db0": {"outcome": "not_reimaged"},
              "db1": {"outcome": "already_reimaged"}}
     engine.summarize.error, engine.summarize.value = None, {"status": "failed", "hosts": hosts}
-    monkeypatch.setattr(rollout, "format_table", Recorder(value="table"))
+    monkeypatch.setattr(roll_outcome, "format_table", Recorder(value="table"))
     writer = Recorder(error=PermissionError(13, "Permission denied"))
     monkeypatch.setattr(action_plugin.roll_report, "write", writer)
     path = saved_state(tmp_path)
@@ -348,7 +352,7 @@ def test_plan_in_check_mode_shows_the_plan_as_a_diff(tmp_path, engine):
 
 
 def test_plan_closes_its_client_when_the_engine_refuses(tmp_path, engine):
-    engine.plan.error = rollout.RolloutError("deployment contoso-web/production is locked by operation %s" % ("b" * 32))
+    engine.plan.error = roll_state.RolloutError("deployment contoso-web/production is locked by operation %s" % ("b" * 32))
     result = run_step({"step": "plan", "state_path": str(tmp_path / "roll.json")})
     assert result["refused"].startswith("deployment contoso-web/production is locked")
     assert result["rounds"] == 0 and "failed" not in result

@@ -86,10 +86,10 @@ def test_a_plain_host_name_is_kept():
 
 def test_a_proxy_url_the_parser_refuses_shows_none_of_the_parsers_words():
     import requests
-    from ansible_collections.azure_classic.cloud_services.plugins.module_utils import _client as client_mod
+    from ansible_collections.azure_classic.cloud_services.plugins.module_utils import _transport as transport_mod
     bad = requests.exceptions.InvalidURL("Failed to parse: 'alice:S3C' is not a valid host or port")
-    failure = client_mod._exchange_failure(bad, True, "http://alice:S3C/RET@proxy.test:1")  # pylint: disable=protected-access
+    failure = transport_mod._exchange_failure(bad, True, "http://alice:S3C/RET@proxy.test:1")  # pylint: disable=protected-access
     assert "S3C" not in str(failure) and "must be percent-encoded" in str(failure)
     assert (failure.sent, failure.refused, failure.proxy) == (False, True, "http://proxy.test:1")
-    direct = client_mod._exchange_failure(requests.exceptions.InvalidURL("no host"), True, None)  # pylint: disable=protected-access
+    direct = transport_mod._exchange_failure(requests.exceptions.InvalidURL("no host"), True, None)  # pylint: disable=protected-access
     assert str(direct) == "no host" and direct.proxy is None

@@ -5,7 +5,7 @@ import stat
 import pytest
 
 from ansible_collections.azure_classic.cloud_services.plugins.plugin_utils import _private_files as private_files
-from ansible_collections.azure_classic.cloud_services.plugins.plugin_utils import _roll_report as roll_report
+from ansible_collections.azure_classic.cloud_services.plugins.plugin_utils._roll import report as roll_report
 
 
 class Info:

@@ -2,7 +2,7 @@
 import os
 import stat
 
-from ansible_collections.azure_classic.cloud_services.plugins.plugin_utils import _roll_report as roll_report
+from ansible_collections.azure_classic.cloud_services.plugins.plugin_utils._roll import report as roll_report
 
 from tests.html_check import check_report
 

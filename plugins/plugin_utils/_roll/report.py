@@ -19,7 +19,8 @@ import time
 
 from ansible_collections.azure_classic.cloud_services.plugins.module_utils._errors import shown
 from ansible_collections.azure_classic.cloud_services.plugins.plugin_utils import _private_files as private_files
-from ansible_collections.azure_classic.cloud_services.plugins.plugin_utils import _rollout as rollout
+from ansible_collections.azure_classic.cloud_services.plugins.plugin_utils._roll.kinds import DEFAULT_KIND, words
+from ansible_collections.azure_classic.cloud_services.plugins.plugin_utils._roll.outcome import row_outcome
 
 CHART_WIDTH = 960
 LABEL_WIDTH = 150
@@ -82,7 +83,7 @@ def bars(state):
     for key, inst in state["instances"].items():
         if inst.get("resumed") or not inst.get("start") or inst["outcome"] == "pending":
             continue
-        outcome = rollout.row_outcome(inst)
+        outcome = row_outcome(inst)
         end = inst.get("end")
         result.append({"key": key, "deployment": inst["deployment"], "instance": inst["instance"],
                        "upgrade_domain": inst["upgrade_domain"], "start": inst["start"],
@@ -178,8 +179,8 @@ def _svg(dep_key, lanes, dep_bars, t0, span, verb):
 
 def render(state, summary=None):
     """The report as one HTML document (a str)."""
-    kind = state.get("kind") or rollout.DEFAULT_KIND
-    w = rollout.words(kind)
+    kind = state.get("kind") or DEFAULT_KIND
+    w = words(kind)
     all_bars = bars(state)
     t0 = min([b["start"] for b in all_bars] or [state.get("started") or 0])
     t1 = max([b["end"] for b in all_bars] or [t0])
@@ -187,7 +188,7 @@ def render(state, summary=None):
     span = max(makespan, 1.0)
     counts = {"done": 0, "failed": 0, "untouched": 0, "skipped": 0}
     for inst in state["instances"].values():
-        counts[rollout.row_outcome(inst)] += 1
+        counts[row_outcome(inst)] += 1
     status = state.get("status") or "running"
     per_dep = {}
     for dep_key in state["deployments"]:
@@ -243,7 +244,7 @@ def render(state, summary=None):
 
     for key in sorted(state["instances"], key=order):
         inst = state["instances"][key]
-        outcome = rollout.row_outcome(inst)
+        outcome = row_outcome(inst)
         error = (inst.get("error") or {}).get("message") or inst.get("after_round_failure")
         duration = inst["end"] - inst["start"] if inst.get("end") and inst.get("start") else None
         cells = (inst.get("host"), inst["deployment"], inst["instance"], inst.get("role"), inst["upgrade_domain"],

@@ -2,7 +2,7 @@
 import pytest
 
 from ansible_collections.azure_classic.cloud_services.plugins.module_utils._errors import InputError
-from ansible_collections.azure_classic.cloud_services.plugins.plugin_utils import _health_gate as health_gate
+from ansible_collections.azure_classic.cloud_services.plugins.plugin_utils._roll import health_gate
 
 URL = "https://gate:s3cret@health.test/ready"
 
