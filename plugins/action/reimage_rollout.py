@@ -293,7 +293,7 @@ class ActionModule(ActionBase):
     def _health_gate(args, state, state_file):
         healthy, sentence = health_gate.wait_healthy(
             args["health_url"], args["health_status"], args["health_timeout"],
-            validate_certs=args["health_validate_certs"], ca_path=args.get("health_ca_path"))
+            validate_certs=args["health_validate_certs"], ca_path=args.get("health_ca_path"), say=display.display)
         if healthy:
             display.display(sentence)
         else:

@@ -221,15 +221,16 @@ class ServiceManagementClient:
         return operations
 
     # -- waits --------------------------------------------------------------------
-    def wait_for_operation(self, request_id, deadline, probe_first=False, on_poll=None, expected=None):
+    def wait_for_operation(self, request_id, deadline, probe_first=False, on_poll=None, expected=None, heartbeat=None):
         """Poll Get Operation Status until the operation is no longer InProgress; raises on timeout. ``expected``:
-        how long such an operation has taken so far (see _waiter.wait_until)."""
+        how long such an operation has taken so far; ``heartbeat``: what says the wait goes on (see
+        _waiter.wait_until)."""
         if probe_first:
             operation = self.get_operation(request_id)
             if operation_ended(operation):
                 return operation
         done, operation, _polls = wait_until(lambda: self.get_operation(request_id), operation_ended, deadline,
-                                             self.sleep, on_poll, self.poll, expected)
+                                             self.sleep, on_poll, self.poll, expected, heartbeat)
         if not done:
             raise WaitTimeoutError("operation %s was still InProgress after %d seconds" % (
                 request_id, int(deadline.seconds)), request_id=request_id, last_status=operation["status"])
@@ -267,7 +268,8 @@ class ServiceManagementClient:
         ``deadline``) and then ``recheck(holder)`` is asked before sending again. It returns the request id of an
         operation to follow instead of sending (another client's ``kind`` of this same instance, say), or None to
         send, or raises to give up. The default asks whether the operation that held the lock was a ``kind`` of this
-        same instance, started by someone else: that one is followed, not repeated.
+        same instance, started by someone else: that one is followed, not repeated. ``on_lock_wait`` (a
+        _waiter.Heartbeat) says, while the lock is waited for, that it is.
         """
         path = "%s/roleinstances/%s" % (deployment_path(service, slot, deployment_name), quote(instance, safe=""))
         query = {"comp": kind}
@@ -310,11 +312,15 @@ class ServiceManagementClient:
                     raise gave_up from None
                 if holder:
                     try:
-                        self.wait_for_operation(holder, deadline, on_poll=on_lock_wait)
+                        self.wait_for_operation(holder, deadline, heartbeat=on_lock_wait)
                     except WaitTimeoutError:
                         raise gave_up from None  # never sent again unchecked
                 else:
-                    self.sleep(min(backoff_delay(conflicts), max(deadline.remaining, 0)))
+                    pause = min(backoff_delay(conflicts), max(deadline.remaining, 0))
+                    if on_lock_wait is None:
+                        self.sleep(pause)
+                    else:
+                        on_lock_wait.sleep(self.sleep, pause)
                 conflicts += 1
                 instead = recheck(holder)
                 if instead:

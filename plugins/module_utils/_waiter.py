@@ -23,6 +23,9 @@ MAX_INTERVAL = 60.0
 # With an expected duration (learned from the same roll, its median), the first poll comes when it has passed:
 # one or two polls then notice the end, where the growing schedule alone would spend a dozen.
 EXPECTED_SHARE = 1.0
+# A wait that a person watches says what it waits for at least this often (seconds), whether or not a poll falls due:
+# polls grow up to MAX_INTERVAL apart, and a learned duration may put the first one minutes away.
+SAY_EVERY = 20.0
 
 
 READY = "ReadyRole"
@@ -75,12 +78,39 @@ class Deadline:
         return self.remaining <= 0
 
 
-def wait_until(probe, done, deadline, sleep=time.sleep, on_poll=None, schedule=None, expected=None):
+class Heartbeat:
+    """What a watched wait says while it waits: ``say(value, elapsed)`` at least every ``every`` seconds, with the
+    last value polled (None before the first poll) and the seconds since the wait began. The first comes after
+    ``every`` seconds: a short wait says nothing."""
+
+    def __init__(self, say, every=SAY_EVERY, clock=time.monotonic):
+        self.say = say
+        self.every = every
+        self.clock = clock
+        self.started = self.said = clock()
+
+    def beat(self, value):
+        now = self.clock()
+        if now - self.said >= self.every:
+            self.said = now
+            self.say(value, now - self.started)
+
+    def sleep(self, sleep, seconds, value=None):
+        """``sleep(seconds)`` in slices of at most ``every`` seconds, beating after each."""
+        while seconds > 0:
+            step = min(seconds, self.every)
+            sleep(step)
+            seconds -= step
+            self.beat(value)
+
+
+def wait_until(probe, done, deadline, sleep=time.sleep, on_poll=None, schedule=None, expected=None, heartbeat=None):
     """Call ``probe()`` until ``done(value)`` or the deadline passes.
 
     Returns ``(satisfied, value, polls)``. The first probe is made one interval after the deadline
     started, since an operation that was just accepted is never already finished, or, when the wait is
     ``expected`` to take some seconds, at EXPECTED_SHARE of them; later ones follow the growing schedule.
+    A ``heartbeat`` (Heartbeat) says what the wait waits for, between polls too; it adds no poll.
     """
     schedule = schedule or PollSchedule()
     polls = 0
@@ -91,11 +121,16 @@ def wait_until(probe, done, deadline, sleep=time.sleep, on_poll=None, schedule=N
             wait = max(wait, EXPECTED_SHARE * expected - deadline.elapsed)
         wait = min(wait, max(deadline.remaining, 0))
         if wait > 0:
-            sleep(wait)
+            if heartbeat is None:
+                sleep(wait)
+            else:
+                heartbeat.sleep(sleep, wait, value)
         value = probe()
         polls += 1
         if on_poll:
             on_poll(value)
+        if heartbeat is not None:
+            heartbeat.beat(value)
         if done(value):
             return True, value, polls
         if deadline.expired():

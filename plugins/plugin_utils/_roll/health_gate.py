@@ -16,7 +16,7 @@ from ansible.module_utils.urls import ConnectionError as UrlsConnectionError, op
 
 from ansible_collections.azure_classic.cloud_services.plugins.module_utils import _names as names
 from ansible_collections.azure_classic.cloud_services.plugins.module_utils._errors import redact_credentials
-from ansible_collections.azure_classic.cloud_services.plugins.module_utils._waiter import Deadline, PollSchedule, wait_until
+from ansible_collections.azure_classic.cloud_services.plugins.module_utils._waiter import Deadline, Heartbeat, PollSchedule, wait_until
 
 # A failing health URL is asked again every 2 seconds: it is the user's own service, and a round waits on it.
 INTERVAL = 2.0
@@ -51,9 +51,11 @@ def _get(url, validate_certs, ca_path):
         return None, "failed: %s" % exc.__class__.__name__
 
 
-def wait_healthy(url, statuses, timeout, validate_certs=True, ca_path=None, sleep=time.sleep, clock=time.monotonic):
-    """Ask at once, then every INTERVAL seconds until an accepted status or ``timeout``.
-    Returns (healthy, a sentence for the roll's log or its stop reason); neither ever shows credentials."""
+def wait_healthy(url, statuses, timeout, validate_certs=True, ca_path=None, sleep=time.sleep, clock=time.monotonic,
+                 say=None):
+    """Ask at once, then every INTERVAL seconds until an accepted status or ``timeout``; ``say`` hears what the
+    gate waits for at least every 20 s. Returns (healthy, a sentence for the roll's log or its stop reason); none
+    of them ever shows credentials."""
     shown = redact_credentials(url)
     deadline = Deadline(timeout, clock=clock)
 
@@ -66,7 +68,13 @@ def wait_healthy(url, statuses, timeout, validate_certs=True, ca_path=None, slee
 
     answer = ask()
     if not accepted(answer) and not deadline.expired():
-        answer = wait_until(ask, accepted, deadline, sleep=sleep, schedule=PollSchedule(INTERVAL, 0))[1]
+        heartbeat = None
+        if say is not None:
+            heartbeat = Heartbeat(lambda last, elapsed: say(
+                "health gate: waiting for %s to answer %s; it %s (%ds so far of %ds, rolling_reimage_health_timeout)" % (
+                    shown, "/".join(str(s) for s in statuses), (last or answer)[1], elapsed, timeout)), clock=clock)
+        answer = wait_until(ask, accepted, deadline, sleep=sleep, schedule=PollSchedule(INTERVAL, 0),
+                            heartbeat=heartbeat)[1]
     if accepted(answer):
         return True, "health gate: %s answered %d" % (shown, answer[0])
     return False, "health gate: %s %s within %ss" % (shown, answer[1], timeout)

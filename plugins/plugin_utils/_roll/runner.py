@@ -10,7 +10,8 @@ from __future__ import annotations
 import threading
 
 from ansible_collections.azure_classic.cloud_services.plugins.module_utils._errors import AcceptedRequestError, AzureClassicError, WaitTimeoutError, shown
-from ansible_collections.azure_classic.cloud_services.plugins.module_utils._waiter import READY, Deadline, PollSchedule, instance_settled, wait_until
+from ansible_collections.azure_classic.cloud_services.plugins.module_utils._waiter import (
+    READY, Deadline, Heartbeat, PollSchedule, instance_settled, wait_until)
 from ansible_collections.azure_classic.cloud_services.plugins.plugin_utils._roll.history import checked_history, describe_operation, latest_operations
 from ansible_collections.azure_classic.cloud_services.plugins.plugin_utils._roll.identity import instance_key
 from ansible_collections.azure_classic.cloud_services.plugins.plugin_utils._roll.kinds import DEFAULT_KIND, words
@@ -90,10 +91,13 @@ class DeploymentRunner:
         """Wait for the operation ``inst`` has a request id for; returns True when it Succeeded. With
         ``accepted_at`` (this run sent it) its duration teaches the roll when to look next time."""
         timing = Timing(self.state)
+        running = self._progress("%s: its %s, operation %s, is running" % (
+            inst["instance"], self.words["verb"], inst["request_id"]),
+            self.options["operation_timeout"], "rolling_reimage_operation_timeout")
         try:
             operation = self.client.wait_for_operation(
-                inst["request_id"], Deadline(self.options["operation_timeout"]), probe_first=accepted_at is None,
-                expected=timing.expected("operation") if accepted_at is not None else None)
+                inst["request_id"], Deadline(self.options["operation_timeout"], clock=self.client.clock), probe_first=accepted_at is None,
+                expected=timing.expected("operation") if accepted_at is not None else None, heartbeat=running)
         except WaitTimeoutError:
             self._fail(inst, "%s %s did not end within %ss; it was not cancelled, and a rerun of this roll "
                              "follows it instead of sending another" % (self.words["verb"], inst["request_id"],
@@ -135,7 +139,8 @@ class DeploymentRunner:
             request_id = self.client.role_instance_operation(
                 self.kind, svc, inst["instance"], deployment_name=name,
                 deadline=Deadline(self.options["operation_timeout"]), recheck=recheck,
-                on_lock_wait=self._progress("%s waits for the deployment's lock" % inst["instance"]))
+                on_lock_wait=self._progress("%s waits for the deployment's lock" % inst["instance"],
+                                            self.options["operation_timeout"], "rolling_reimage_operation_timeout"))
         except BatchHeld:
             if inst["outcome"] != "failed":
                 inst.update(outcome="pending", start=None, request_id=None)
@@ -158,20 +163,15 @@ class DeploymentRunner:
         self._save()
         return self.follow(inst, accepted_at=now())
 
-    def _progress(self, what):
-        """An on_poll callback that says ``what`` the roll waits for, and for how long, every SAY_WAITING_EVERY
-        seconds: a wait is never silent for more than 30 s."""
-        clock = self.client.clock
-        started, said = clock(), [clock()]
-
-        def say(value):
-            now = clock()
-            if now - said[0] >= SAY_WAITING_EVERY:
-                said[0] = now
-                status = value.get("status") if isinstance(value, dict) else None
-                self.say("[%s] %s (%s%ds so far)" % (
-                    self.dep_key, what, "%s, " % status if status else "", now - started))
-        return say
+    def _progress(self, what, limit=None, setting=None):
+        """A Heartbeat that says ``what`` the roll waits for, the status last seen, for how long so far and the limit,
+        at least every SAY_WAITING_EVERY seconds: a wait is never silent for more than 30 s."""
+        def say(value, elapsed):
+            status = value.get("status") if isinstance(value, dict) else None
+            self.say("[%s] %s (%s%ds so far%s)" % (
+                self.dep_key, what, "%s, " % status if status else "", elapsed,
+                " of %ds, %s" % (limit, setting) if limit else ""))
+        return Heartbeat(say, SAY_WAITING_EVERY, clock=self.client.clock)
 
     def _follow_adopted(self, inst):
         self.say("[%s] %s: a %s that another client started during this roll (operation %s) is followed, not sent "
@@ -306,6 +306,7 @@ class DeploymentRunner:
         svc, name = self.dep["cloud_service"], self.dep["deployment_name"]
         remaining = {inst["instance"].lower(): inst for inst in pending}
         down = {inst["instance"].lower(): inst for inst in failed}
+        last_seen = {}  # instance (lower) -> the status it last reported
 
         def probe():
             instances = self.client.get_deployment(svc, deployment_name=name)["role_instances"]
@@ -315,6 +316,7 @@ class DeploymentRunner:
         def settled(instances):
             seen_at = now()
             for live in instances:
+                last_seen[live["instance_name"].lower()] = live["instance_status"]
                 if live["instance_name"].lower() in down and live["instance_status"] == READY:
                     del down[live["instance_name"].lower()]
                 inst = remaining.get(live["instance_name"].lower())
@@ -329,11 +331,21 @@ class DeploymentRunner:
                     del remaining[live["instance_name"].lower()]
             return not remaining and not down
 
+        def say(_instances, elapsed):
+            waiting = [inst["instance"] for inst in list(remaining.values()) + list(down.values())]
+            self.say("[%s] waiting for %s to be ReadyRole after %s: %s (%ds so far of %ds, "
+                     "rolling_reimage_ready_timeout)" % (
+                         self.dep_key, ", ".join(waiting), "its " + self.words["verb"] if len(waiting) == 1 else
+                         "their " + self.words["verb"], "; ".join("%s is %s" % (
+                             i, last_seen.get(i.lower(), "not read yet")) for i in waiting), elapsed,
+                         self.options["ready_timeout"]))
+
         timing = Timing(self.state)
-        deadline = Deadline(self.options["ready_timeout"])
+        deadline = Deadline(self.options["ready_timeout"], clock=self.client.clock)
         try:
             done, _value, _polls = wait_until(probe, settled, deadline, self.client.sleep, None, self.client.poll,
-                                              timing.expected("recovery") if pending else None)
+                                              timing.expected("recovery") if pending else None,
+                                              Heartbeat(say, SAY_WAITING_EVERY, clock=self.client.clock))
             if done and pending and not failed:
                 timing.learn("recovery", deadline.elapsed)
         except AzureClassicError as err:
@@ -342,8 +354,9 @@ class DeploymentRunner:
                            instance_down=True)
             return
         for inst in remaining.values():
-            self._fail(inst, "not ReadyRole within %ss of its %s" % (self.options["ready_timeout"], self.words["verb"]),
-                       "ReadyTimeout", instance_down=True)
+            self._fail(inst, "not ReadyRole within %ss of its %s: still %s (rolling_reimage_ready_timeout)" % (
+                self.options["ready_timeout"], self.words["verb"], last_seen.get(inst["instance"].lower(), "unread")),
+                "ReadyTimeout", instance_down=True)
         for inst in down.values():
             self._stop("%s is not ReadyRole after its failed %s; rolling on would take a second upgrade domain "
                        "down" % (inst["instance"], self.words["verb"]))

@@ -72,3 +72,19 @@ def test_an_expected_duration_never_outlasts_the_deadline():
     clock = FakeClock()
     done, _value, _polls = wait_until(lambda: False, bool, Deadline(3, clock=clock), clock.sleep, expected=100)
     assert not done and clock.now - 1000.0 <= 3.0 + 1e-9
+
+
+def test_a_heartbeat_speaks_between_polls_and_adds_none():
+    """A learned duration puts the first poll ten minutes away: the wait still says so at least every SAY_EVERY s."""
+    from ansible_collections.azure_classic.cloud_services.plugins.module_utils._waiter import SAY_EVERY, Heartbeat
+    clock = FakeClock()
+    said = []
+    heartbeat = Heartbeat(lambda value, elapsed: said.append((elapsed, value)), clock=clock)
+    deadline = Deadline(3600, clock=clock)
+    start = clock.now
+    done, _value, polls = wait_until(lambda: clock.now - start >= 600, bool, deadline, clock.sleep, expected=600,
+                                     heartbeat=heartbeat)
+    assert done and polls == 1, "the heartbeat asks nothing"
+    times = [0.0] + [elapsed for elapsed, _value in said]
+    assert len(said) >= 600 // SAY_EVERY - 1 and all(b - a <= SAY_EVERY for a, b in zip(times, times[1:])), times
+    assert said[0][1] is None, "before the first poll there is no value yet"

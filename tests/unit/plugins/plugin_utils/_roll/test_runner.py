@@ -72,3 +72,19 @@ def test_after_a_409_nothing_is_sent_again_when_the_history_cannot_tell(tmp_path
     assert runner._send(inst, 1) is False
     assert client.sent == ["Web_IN_1"], "sent once, never again on a guess"
     assert runner.dep["stopped"] and (inst["outcome"] == "failed") == (why == "failed")
+
+
+def test_a_wait_for_a_stuck_instance_says_which_its_status_and_the_limit_and_its_failure_names_the_status(tmp_path):
+    client = DownElsewhereClient(10_000)  # Worker_IN_2 stays BusyRole
+    said = []
+    runner = _runner(client, tmp_path, said, 600)
+    runner.options["ready_timeout"] = 100
+    inst = runner.state["instances"]["svc/svc-production/worker_in_2"]
+    inst.update(outcome="started", request_id="a" * 32)
+    runner.wait_ready([inst])
+    waits = [line for line in said if "waiting for Worker_IN_2 to be ReadyRole after its reimage: Worker_IN_2 is "
+             "BusyRole" in line and "of 100s, rolling_reimage_ready_timeout" in line]
+    times = [0] + [int(line.split("(")[-1].split("s so far")[0]) for line in waits] + [100]
+    assert waits and all(b - a <= 30 for a, b in zip(times, times[1:])), said
+    assert inst["outcome"] == "failed" and "not ReadyRole within 100s of its reimage: still BusyRole" in inst["error"]["message"]
+    assert runner.dep["stopped"], "an instance still down stops its deployment"
