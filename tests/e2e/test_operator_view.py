@@ -1,11 +1,14 @@
 """What the operator sees (issue 27): a wait is never silent, the plan says what counts as done, a state file the
 service does not back is not trusted. Real ansible-playbook runs against the emulator, judged from its event log and
 from the output as it arrives."""
+import re
 import subprocess
 import time
 
-from tests.helpers import bin_path
+from tests.helpers import bin_path, run_adhoc, run_playbook
 from tests.e2e.test_rolling_role import inventory, play, reimaged
+
+ALL = ["%s_IN_%d" % (role, k) for role in ("WebRole1", "WorkerRole1") for k in range(3)]
 
 
 def stream_playbook(emulator, tmp_path, role_vars, inv, timeout=300):
@@ -45,3 +48,46 @@ def test_a_roll_waiting_on_a_stuck_instance_says_so_at_least_every_30s(emulator,
     assert end - start >= 60 and max(gaps) <= 30, (max(gaps), output)
     assert "not ReadyRole within 65s of its reimage: still BusyRole" in output
     assert set(reimaged(emulator).values()) == {1}
+
+
+def test_the_plan_names_what_counts_as_done_and_how_to_start_a_new_roll(emulator, tmp_path):
+    for name in ("WebRole1_IN_0", "WorkerRole1_IN_2"):
+        rc, _result, output = run_adhoc(emulator, "role_instance_reimage", {
+            "cloud_service": "contoso-web", "deployment_slot": "production", "role_instance": name})
+        assert rc == 0, output
+    adhoc = {e["path"].rsplit("/", 1)[-1]: e for e in emulator.accepted()}
+    inv = inventory(tmp_path)
+    plan = run_playbook(emulator, play(tmp_path), tmp_path, inventory=inv, extra=("--check",))
+    assert plan.returncode == 0, plan.output
+    assert "2 instance(s) count as already reimaged and are not sent again" in plan.output
+    for name in adhoc:
+        assert re.search(r"contoso-web/contoso-web-prod/%s: operation [0-9a-f]{32}, started \S+, not sent by this roll"
+                         % name, plan.output), plan.output
+    assert len(emulator.accepted()) == 2, "check mode sends nothing"
+    # The exact variable the plan printed starts a new roll that counts none of them.
+    since = re.search(r"-e rolling_reimage_since=(\S+)\)", plan.output).group(1)
+    time.sleep(1)
+    roll = run_playbook(emulator, play(tmp_path, rolling_reimage_since=since), tmp_path, inventory=inv)
+    assert roll.returncode == 0, roll.output
+    counts = {}
+    for (_where, name), n in reimaged(emulator).items():  # by slot (the ad hoc tasks) or by name (the roll)
+        counts[name] = counts.get(name, 0) + n
+    assert counts == {n: 2 if n in adhoc else 1 for n in ALL}, counts
+    assert "count as already" not in roll.output
+    # The summary says how long its work counts as done, and how to roll again sooner.
+    later = re.search(r"-e rolling_reimage_since=(\S+)", roll.output.split("rolling reimage complete")[1]).group(1)
+    again = run_playbook(emulator, play(tmp_path, rolling_reimage_since=later), tmp_path, inventory=inv)
+    assert again.returncode == 0 and len(emulator.accepted()) == 2 + 6 + 6, again.output
+
+
+def test_a_rehearsal_against_a_fresh_emulator_rolls_again_despite_the_old_state(emulator, tmp_path):
+    inv = inventory(tmp_path)
+    first = run_playbook(emulator, play(tmp_path), tmp_path, inventory=inv)
+    assert first.returncode == 0, first.output
+    emulator.reset()  # a new endpoint: its history holds nothing of the first rehearsal
+    assert not emulator.accepted()
+    again = run_playbook(emulator, play(tmp_path), tmp_path, inventory=inv)
+    assert again.returncode == 0, again.output
+    assert set(reimaged(emulator).values()) == {1} and len(reimaged(emulator)) == 6, again.output
+    assert again.output.count("but the service knows no such operation") == 6
+    assert "that record is not this service's, so it is reimaged again" in again.output

@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+import math
+
 from ansible_collections.azure_classic.cloud_services.plugins.module_utils._errors import shown
 from ansible_collections.azure_classic.cloud_services.plugins.plugin_utils._roll.kinds import DEFAULT_KIND, FAILED_OUTCOMES, host_outcome_names, words
 from ansible_collections.azure_classic.cloud_services.plugins.plugin_utils._roll.state import iso, now
@@ -44,7 +46,9 @@ def summarize(state, state_file):
     return {"status": state["status"], "operation": state.get("kind") or DEFAULT_KIND, "counts": counts,
             "stopped_deployments": stopped, "instances": rows, "state_path": state_file.path,
             "elapsed": round(state["finished"] - state["started"], 1), "hosts": host_outcomes(state),
-            "rebuilt": bool(state.get("rebuilt"))}
+            "rebuilt": bool(state.get("rebuilt")),
+            # On the service's clock: a roll that counts from here counts none of this one's operations as done.
+            "new_roll_since": iso(math.ceil(state["finished"] + (state.get("clock_offset") or 0.0)))}
 
 
 def host_outcomes(state, check_mode=False):
@@ -114,6 +118,10 @@ def format_table(summary):
     out.append("rolling %s %s in %.1fs: %d %s, %d failed, %d untouched, %d skipped (done earlier)" % (
         w["verb"], summary["status"], summary["elapsed"], c["done"], w["done"], c["failed"], c["untouched"],
         c["skipped"]))
+    if summary["status"] == "complete" and summary.get("new_roll_since"):
+        out.append("a later run of this roll counts what it did as done (the service's history decides, within "
+                   "rolling_reimage_resume_window); to %s these instances again, start a new roll: "
+                   "-e rolling_reimage_since=%s" % (w["verb"], summary["new_roll_since"]))
     if summary.get("rebuilt"):
         out.append("the roll's state file was gone: these outcomes are rebuilt from the service's operation history")
     if summary.get("report_path"):

@@ -7,6 +7,8 @@ outcomes from the service when its state file is gone."""
 
 from __future__ import annotations
 
+import math
+
 from ansible_collections.azure_classic.cloud_services.plugins.module_utils._errors import AzureClassicError, shown
 from ansible_collections.azure_classic.cloud_services.plugins.module_utils._waiter import NOT_RECOVERING, READY
 from ansible_collections.azure_classic.cloud_services.plugins.plugin_utils._roll.history import (
@@ -15,6 +17,10 @@ from ansible_collections.azure_classic.cloud_services.plugins.plugin_utils._roll
 from ansible_collections.azure_classic.cloud_services.plugins.plugin_utils._roll.kinds import DEFAULT_KIND, words
 from ansible_collections.azure_classic.cloud_services.plugins.plugin_utils._roll.runner import DEFAULT_AVAILABILITY_TIMEOUT, DeploymentRunner
 from ansible_collections.azure_classic.cloud_services.plugins.plugin_utils._roll.state import STATE_VERSION, RolloutError, iso, now
+
+
+# Get Operation Status does not know the operation (a record from another service, or from an emulator since reset).
+UNKNOWN = "Unknown"
 
 
 class _Planner:
@@ -189,6 +195,7 @@ class _Planner:
                  # On the service's clock: from when an operation of the roll's kind on a target, by anyone, counts
                  # as done for this roll (a fresh roll counts from now).
                  "window_start": window_start, "service_started": service_now,
+                 "clock_offset": self.client.clock_offset or 0.0,
                  "counts_since": service_now if options["fresh"] else window_start,
                  "deployments": deployments, "instances": instances, "hosts": hosts,
                  "options": dict({k: options[k] for k in ("max_failures", "operation_timeout", "ready_timeout",
@@ -219,10 +226,22 @@ class _Planner:
                                          self.words["verb"], inst["deployment"], inst["instance"],
                                          op["bad_request_id"]))
                 continue
-            if was.get("outcome") == "done":
-                inst.update(outcome="done", resumed=True, request_id=was.get("request_id"),
-                            start=was.get("start"), end=was.get("end"))
-                continue
+            # The service decides what counts as done: this controller's record only says which operations were ours.
+            ours = was.get("request_id")
+            if was.get("outcome") == "done" and (op is None or op["request_id"] == ours):
+                status = "Succeeded" if op is not None else self._status_of(ours, may_be_unknown=True)
+                if status == "Succeeded":
+                    inst.update(outcome="done", resumed=True, request_id=ours, start=was.get("start"),
+                                end=was.get("end"), sent_by_roll=True)
+                    continue
+                if status == UNKNOWN:
+                    self.notes.append(
+                        "%s/%s: this controller's record of the roll (%s) says it was %s by operation %s at %s, but "
+                        "the service knows no such operation (its history since %s does not list it, and Get "
+                        "Operation Status does not find it): that record is not this service's, so it is %s again" % (
+                            inst["deployment"], inst["instance"], self.state_file.path, self.words["done"], ours,
+                            iso(was.get("start")), iso(self.window_start), self.words["done"]))
+                    continue
             if op is not None:
                 request_id, status = op["request_id"], op.get("status")
             elif was.get("request_id"):
@@ -232,6 +251,7 @@ class _Planner:
                 continue
             if status is None:
                 continue  # a problem was recorded: the roll is refused
+            inst["sent_by_roll"] = request_id == ours
             if status == "Succeeded":
                 inst.update(outcome="done", resumed=True, request_id=request_id,
                             start=self._local(op["started"]) if op else was.get("start"))
@@ -249,10 +269,14 @@ class _Planner:
                                   len(done), self.words["done"], iso(self.window_start)))
         return in_flight
 
-    def _status_of(self, request_id):
+    def _status_of(self, request_id, may_be_unknown=False):
+        """The operation's status from Get Operation Status; UNKNOWN (with ``may_be_unknown``) when the service does
+        not know the id; None, with a problem recorded, when it cannot be read."""
         try:
             return self.client.get_operation(request_id)["status"]
         except AzureClassicError as err:
+            if may_be_unknown and getattr(err, "http_status", None) == 404:
+                return UNKNOWN
             self.problems.append("cannot read operation %s that an earlier run of this roll started, so whether it "
                                  "happened is unknown: %s" % (request_id, err.readable()))
             return None
@@ -400,8 +424,30 @@ def describe_plan(state, check_mode=False):
                 batch = dep["batches"][index]
                 lines.append("  %s upgrade domain %s: %s" % (
                     dep_key, batch["upgrade_domain"], ", ".join(batch["instances"])))
-    done = sorted("%s/%s" % (i["deployment"], i["instance"]) for i in state["instances"].values()
-                  if i["outcome"] == "done")
-    if done:
-        lines.append("already %s in this roll, skipped: %s" % (w["done"], ", ".join(done)))
+    lines += _describe_done(state, w)
     return "\n".join(lines)
+
+
+# The plan names at most this many instances that count as done (the state file and the report list them all).
+SHOW_DONE = 20
+
+
+def _describe_done(state, w):
+    """Which instances count as done, and why: the operation the service's history shows, when it started, and whether
+    this roll's record sent it; and how to start a new roll that counts none of them."""
+    done = sorted((i for i in state["instances"].values() if i["outcome"] == "done"),
+                  key=lambda i: (i["deployment"], i["instance"]))
+    if not done:
+        return []
+    since = iso(math.ceil(state.get("service_started") or now()))
+    lines = ["%d instance(s) count as already %s and are not sent again: the service's operation history since %s "
+             "shows each (to %s them again, start a new roll: -e rolling_reimage_since=%s)" % (
+                 len(done), w["done"], iso(state.get("window_start")), w["verb"], since)]
+    for inst in done[:SHOW_DONE]:
+        lines.append("  %s/%s: operation %s, started %s, %s" % (
+            inst["deployment"], inst["instance"], inst.get("request_id") or "(unknown)", iso(inst.get("start")) or "at an unknown time",
+            "sent by an earlier run of this roll" if inst.get("sent_by_roll") else
+            "not sent by this roll as far as its record shows (another job, an ad hoc task, or a run elsewhere)"))
+    if len(done) > SHOW_DONE:
+        lines.append("  ... and %d more (the roll's state file and report list them all)" % (len(done) - SHOW_DONE))
+    return lines

@@ -160,3 +160,33 @@ def test_the_services_statuses_in_a_refused_plan_are_shown_escaped(tmp_path):
     with pytest.raises(roll_state.RolloutError) as info:
         roll_plan.plan(client, targets(["Web_IN_0"]), OPTIONS, roll_state.StateFile(str(tmp_path / "s")), print)
     assert "instance Worker_IN_2 is Busy\\u202eRole" in info.value.message and "\u202e" not in info.value.message
+
+
+def test_a_done_the_service_does_not_know_is_rolled_again_and_what_counts_as_done_is_listed(tmp_path):
+    from ansible_collections.azure_classic.cloud_services.plugins.module_utils._errors import ServiceManagementError
+
+    class ForgetfulClient(FakeClient):
+        def get_operation(self, request_id):
+            if request_id == "b" * 32:
+                return {"request_id": request_id, "status": "Succeeded", "error": None}
+            raise ServiceManagementError("not found", code="ResourceNotFound", http_status=404)
+
+    state_file = roll_state.StateFile(str(tmp_path / "s.json"))
+    state = roll_plan.plan(FakeClient(), targets(["Web_IN_0", "Web_IN_1", "Web_IN_2"]), OPTIONS, state_file, print)
+    now = roll_state.now()
+    for name, rid in (("web_in_0", "a" * 32), ("web_in_1", "b" * 32)):
+        state["instances"]["svc/svc-production/" + name].update(outcome="done", request_id=rid, start=now - 60, end=now)
+    state_file.save(state)
+    said = []
+    client = ForgetfulClient(history=[operation("c" * 32, "Web_IN_2", "Succeeded")])
+    again = roll_plan.plan(client, targets(["Web_IN_0", "Web_IN_1", "Web_IN_2"]), OPTIONS, state_file, said.append,
+                           check_mode=True)
+    outcomes = {k.rsplit("/", 1)[1]: i["outcome"] for k, i in again["instances"].items()}
+    assert outcomes == {"web_in_0": "pending", "web_in_1": "done", "web_in_2": "done"}
+    text = "\n".join(said)
+    assert ("svc/svc-production/Web_IN_0: this controller's record of the roll (%s) says it was reimaged by operation %s"
+            % (state_file.path, "a" * 32)) in text and "so it is reimaged again" in text
+    assert "2 instance(s) count as already reimaged and are not sent again" in text
+    assert "-e rolling_reimage_since=20" in text
+    assert "svc/svc-production/Web_IN_1: operation %s, started" % ("b" * 32) in text and "sent by an earlier run" in text
+    assert ("svc/svc-production/Web_IN_2: operation %s" % ("c" * 32)) in text and "not sent by this roll" in text
