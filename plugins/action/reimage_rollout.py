@@ -17,7 +17,7 @@ from ansible.utils.display import Display
 
 from ansible_collections.azure_classic.cloud_services.plugins.module_utils._connection import (
     CONNECTION_ARGUMENT_SPEC, build_client, check_wait_timeout)
-from ansible_collections.azure_classic.cloud_services.plugins.module_utils._errors import AzureClassicError
+from ansible_collections.azure_classic.cloud_services.plugins.module_utils._errors import AzureClassicError, InputError, shown
 from ansible_collections.azure_classic.cloud_services.plugins.module_utils._retries import RateLimiter
 from ansible_collections.azure_classic.cloud_services.plugins.module_utils._waiter import PollSchedule
 from ansible_collections.azure_classic.cloud_services.plugins.module_utils._rollout_args import (
@@ -109,12 +109,18 @@ class ActionModule(ActionBase):
         hosts = args.get("hosts") or task_vars.get("ansible_play_batch") or []
         if not hosts:
             raise AnsibleError("rolling_reimage has no hosts to roll")
-        targets = []
+        targets, problems = [], []
         for host in hosts:
             host_vars = hostvars.get(host, {})
             # hostvars gives values already templated once; they are used as data, never templated again.
             values = {name: host_vars.get(name) if hasattr(host_vars, "get") else None for name in TARGET_VARS}
-            targets.append(roll_identity.target_from_hostvars(host, values))
+            try:
+                targets.append(roll_identity.target_from_hostvars(host, values))
+            except InputError as err:  # every host's problem is told in one run, not the first host's alone
+                problems.append(_naming_host(host, err.message))
+        if problems:
+            raise InputError(problems[0] if len(problems) == 1 else "%d hosts do not name a role instance the roll "
+                             "can address:\n- %s" % (len(problems), "\n- ".join(problems)))
         return targets
 
     @staticmethod
@@ -298,6 +304,13 @@ class ActionModule(ActionBase):
             display.display(sentence)
         else:
             roll_rounds.stop_all(state, state_file, sentence)
+
+
+def _naming_host(host, message):
+    """``message`` (a problem of one host's variables) as it names ``host``: "host web1: ...", once."""
+    if message.startswith("host %s " % host):
+        return shown(message)
+    return shown("host %s: %s" % (host, message))
 
 
 def _parse_since(value):

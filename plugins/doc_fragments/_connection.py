@@ -32,8 +32,9 @@ options:
     type: str
   management_url:
     description:
-      - Base URL of the Service Management endpoint. Must be C(https://), without a user, password, query,
-        fragment, backslash or non-ASCII character, and read alike by Python's and urllib3's URL parsers.
+      - Address of the Service Management endpoint, C(https://host[:port]). Must be C(https://), without a path,
+        user, password, query, fragment, backslash or non-ASCII character, and read alike by Python's and
+        urllib3's URL parsers.
       - Overrides O(cloud_environment) and the URL of a publishsettings file.
       - Falls back to the E(AZURE_MANAGEMENT_URL) environment variable.
     type: str
@@ -142,8 +143,9 @@ options:
       - name: AZURE_CERT_PASSWORD
   management_url:
     description:
-      - Base URL of the Service Management endpoint. Must be C(https://), without a user, password, query,
-        fragment, backslash or non-ASCII character, and read alike by Python's and urllib3's URL parsers.
+      - Address of the Service Management endpoint, C(https://host[:port]). Must be C(https://), without a path,
+        user, password, query, fragment, backslash or non-ASCII character, and read alike by Python's and
+        urllib3's URL parsers.
       - Overrides O(cloud_environment) and the URL of a publishsettings file.
     type: str
     env:

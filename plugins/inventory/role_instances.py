@@ -191,6 +191,8 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                     name = futures[future]
                     try:
                         service, details = future.result()
+                    except InputError:
+                        raise  # found before any request (the options, the certificate): the same for every service
                     except AzureClassicError as err:
                         failures.append((name, err))
                         continue

@@ -54,8 +54,15 @@ _VERSION_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 def check_management_url(url, source="management_url"):
     """The endpoint URL, checked whole before any request: https, a host, a valid port, nothing else.
-    Credentials in it are refused (the service authenticates by certificate only) and never echoed."""
-    return names.check_url(url, source).rstrip("/")
+    Credentials in it are refused (the service authenticates by certificate only) and never echoed. A path is
+    refused too: every request's path (/<subscription id>/services/...) would follow it, and the service answers
+    such a request 403, which reads like a certificate problem."""
+    url = names.check_url(url, source)
+    if urlsplit(url).path.strip("/"):
+        raise InputError("%s %r must be the endpoint's address alone, https://host[:port], without a path (like "
+                         "https://management.core.windows.net): the subscription id and the request's path follow "
+                         "it" % (source, url))
+    return url.rstrip("/")
 
 
 def check_connection_options(options):

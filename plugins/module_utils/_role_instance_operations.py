@@ -47,23 +47,40 @@ def _describe_address(service, slot, deployment_name):
     return "the %s deployment of cloud service %s" % (slot, service)
 
 
-def _not_found_context(err, service, slot, deployment_name, instance=None):
+def _not_found_context(err, client, service, slot, deployment_name, instance=None):
     """Name the part the service could not find, in the error the user sees.
 
     The service says "The hosted service does not exist." only when the cloud service itself is read; through a
     deployment's path it says "No deployments were found." whether the slot is empty, the deployment name is unknown
-    or (as far as is known) the cloud service is missing, so that hint names both possibilities.
+    or the cloud service is missing: then one more read, of the cloud service, says which.
     """
     if err.http_status == 404:
         text = (err.message or "").lower()
         if "hosted service" in text or "service name" in text:
-            err.hint = "cloud service %s does not exist in subscription" % service
+            err.hint = _no_cloud_service(client, service)
         elif "deployment" in text:
-            err.hint = "%s does not exist, or the cloud service itself does not" % _describe_address(
-                service, slot, deployment_name)
+            err.hint = which_is_missing(client, service, slot, deployment_name)
         elif "role instance" in text and instance:
             err.hint = "role instance %s does not exist in %s" % (instance, _describe_address(service, slot, deployment_name))
     return err
+
+
+def _no_cloud_service(client, service):
+    return "cloud service %s does not exist in subscription %s" % (service, client.subscription_id)
+
+
+def which_is_missing(client, service, slot, deployment_name):
+    """After "No deployments were found." for a deployment's path: the sentence saying whether the cloud service
+    or its deployment (the slot's, or the one named) is missing, from one read of the cloud service."""
+    address = _describe_address(service, slot, deployment_name)
+    try:
+        client.get_cloud_service(service)
+    except AzureClassicError as err:
+        if err.http_status == 404:
+            return _no_cloud_service(client, service)
+        return ("%s does not exist, or the cloud service itself does not: reading the cloud service to tell which "
+                "failed too (%s)" % (address, err.readable()))
+    return "%s does not exist (the cloud service does)" % address
 
 
 def _find_instance(deployment, instance):
@@ -99,7 +116,7 @@ def role_instance_operation(kind):
             result.update(changed=True, request_id_raw=err.raw_request_id)
             raise
         except AzureClassicError as err:
-            raise _not_found_context(err, service, slot, deployment_name, instance)
+            raise _not_found_context(err, client, service, slot, deployment_name, instance)
         result.update(changed=True, request_id=request_id, status="InProgress")
         if not p["wait"]:
             # Fire and forget costs one request, as a hand-made POST does; the address is reported as given.
@@ -168,6 +185,6 @@ def deployment_info(m, result):
     try:
         deployment = m.client.get_deployment(service, slot, deployment_name)
     except AzureClassicError as err:
-        raise _not_found_context(err, service, slot, deployment_name)
+        raise _not_found_context(err, m.client, service, slot, deployment_name)
     instances = deployment.pop("role_instances")
     result.update(deployment=deployment, role_instances=instances)

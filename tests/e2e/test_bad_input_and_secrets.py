@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import NameOID
 
-from tests.helpers import bin_path, run_adhoc
+from tests.helpers import bin_path, run_adhoc, run_playbook
 
 BASE = {"cloud_service": "contoso-web", "deployment_slot": "production", "role_instance": "WebRole1_IN_0"}
 PASSWORD = "correct-horse-battery"
@@ -188,4 +188,33 @@ def test_a_publishsettings_management_url_is_checked_like_management_url(emulato
     assert rc != 0, out
     assert "the management URL in publishsettings file %s" % settings in result["msg"]
     assert "must be an https:// URL" in result["msg"] and "Traceback" not in out
+    assert emulator.requests_made() == []
+
+
+def test_a_management_url_with_a_path_sends_nothing(emulator, tmp_path):
+    """The service would answer every request to https://host:port/foo/<subscription>/... with 403, which reads like a
+    certificate problem: modules, the roll and the inventory refuse such a URL before any request."""
+    url = emulator.url + "/foo"
+    expected = "management_url '%s' must be the endpoint's address alone, https://host[:port], without a path" % url
+    rc, result, out = run_adhoc(emulator, "role_instance_reimage", BASE, env={"AZURE_MANAGEMENT_URL": url})
+    assert rc != 0 and expected in result.get("msg", ""), out
+    rc, result, out = run_adhoc(emulator, "deployment_info", {"cloud_service": "contoso-web", "deployment_slot": "production"},
+                                env={"AZURE_MANAGEMENT_URL": url + "/"})
+    assert rc != 0 and "without a path" in result.get("msg", ""), out
+
+    inventory = tmp_path / "hosts.yml"
+    inventory.write_text("all:\n  vars: {ansible_connection: local}\n  hosts:\n    web0: {cloud_service: contoso-web, "
+                         "deployment_slot: production, role_instance: WebRole1_IN_0}\n")
+    proc = run_playbook(emulator, "- hosts: all\n  gather_facts: false\n  roles:\n    - role: "
+                        "azure_classic.cloud_services.rolling_reimage\n      vars: {rolling_reimage_state_path: %s}\n"
+                        % (tmp_path / "roll.json"), tmp_path, inventory=inventory, env={"AZURE_MANAGEMENT_URL": url})
+    assert proc.returncode != 0 and expected in " ".join(proc.output.split()), proc.output
+
+    for listed in ("", "cloud_services: [contoso-web]\n"):  # listed services are read in threads: refused all the same
+        config = tmp_path / "x.role_instances.yml"
+        config.write_text("plugin: azure_classic.cloud_services.role_instances\n" + listed)
+        proc = subprocess.run([bin_path("ansible-inventory"), "-i", str(config), "--list"],
+                              env=emulator.env(AZURE_MANAGEMENT_URL=url, ANSIBLE_INVENTORY_UNPARSED_FAILED="true"),
+                              capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL, check=False)
+        assert proc.returncode != 0 and expected in " ".join(proc.stderr.split()), proc.stderr
     assert emulator.requests_made() == []

@@ -98,20 +98,29 @@ def test_check_mode_verifies_the_address_and_sends_no_post(emulator):
     assert emulator.requests_made("POST") == []
 
 
-@pytest.mark.parametrize("args,expected", [
-    # "No deployments were found.": the service does not say whether the deployment or the cloud service is missing
-    (dict(BASE, cloud_service="nowhere"),
-     "the production deployment of cloud service nowhere does not exist, or the cloud service itself does not"),
-    (dict(BASE, role_instance="WebRole1_IN_7"), "role instance WebRole1_IN_7 does not exist"),
-    ({"cloud_service": "contoso-web", "deployment_name": "gone", "role_instance": "WebRole1_IN_0"},
-     "deployment gone of cloud service contoso-web does not exist, or the cloud service itself does not"),
-])
-def test_not_found_names_the_missing_part(emulator, args, expected):
-    rc, result, out = run_adhoc(emulator, REIMAGE, args)
+NOWHERE = {"cloud_service": "nowhere", "deployment_slot": "production"}
+GONE = {"cloud_service": "contoso-web", "deployment_name": "gone"}
+
+
+@pytest.mark.parametrize("module,args,expected,reads", [
+    # "No deployments were found." does not say whether the deployment or the cloud service is missing: one more
+    # read, of the cloud service, says which.
+    (REIMAGE, dict(NOWHERE, role_instance="WebRole1_IN_0"), "(cloud service nowhere does not exist in subscription %s)", 1),
+    ("deployment_info", NOWHERE, "(cloud service nowhere does not exist in subscription %s)", 1),
+    (REIMAGE, dict(BASE, role_instance="WebRole1_IN_7"), "(role instance WebRole1_IN_7 does not exist in the "
+     "production deployment of cloud service contoso-web)", 0),
+    (REIMAGE, dict(GONE, role_instance="WebRole1_IN_0"),
+     "(deployment gone of cloud service contoso-web does not exist (the cloud service does))", 1),
+    ("deployment_info", GONE, "(deployment gone of cloud service contoso-web does not exist (the cloud service does))", 1),
+], ids=["reimage-no-service", "info-no-service", "reimage-no-instance", "reimage-no-deployment", "info-no-deployment"])
+def test_not_found_names_the_missing_part(emulator, module, args, expected, reads):
+    rc, result, out = run_adhoc(emulator, module, args)
     assert rc != 0, out
-    assert expected in result["msg"] and result["error"]["code"] == "ResourceNotFound"
-    assert result["error"]["http_status"] == 404 and result["changed"] is False
-    assert emulator.accepted() == []
+    assert expected.replace("%s", emulator.subscription_id) in result["msg"], out
+    assert result["error"]["code"] == "ResourceNotFound" and result["error"]["http_status"] == 404
+    assert result["changed"] is False and emulator.accepted() == []
+    service_reads = [e for e in emulator.requests_made("GET") if e["path"].endswith("/hostedservices/" + args["cloud_service"])]
+    assert len(service_reads) == reads, emulator.requests_made()
 
 
 def test_empty_slot_is_reported(emulator):

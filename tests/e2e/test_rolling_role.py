@@ -390,6 +390,25 @@ def test_a_refused_roll_fails_every_host(emulator, tmp_path):
     assert emulator.requests_made("POST") == []
 
 
+def test_every_hosts_bad_variables_are_named_in_one_run_with_nothing_sent(emulator, tmp_path):
+    path = inventory(tmp_path, instances=("WebRole1_IN_0", "WebRole1_IN_1", "WebRole1_IN_2"))
+    data = yaml.safe_load(path.read_text())
+    hosts = data["all"]["hosts"]
+    hosts["contoso-web.production.WebRole1_IN_0"]["deployment_slot"] = "prod"  # a bad slot
+    del hosts["contoso-web.production.WebRole1_IN_2"]["role_instance"]  # a missing instance
+    path.write_text(yaml.safe_dump(data))
+    proc = run_playbook(emulator, play(tmp_path), tmp_path, inventory=path)
+    assert proc.returncode != 0
+    text = "".join(proc.output.split())  # ansible-core 2.16 wraps the error across lines, also after a hyphen
+    for said in ("2 hosts do not name a role instance the roll can address",
+                 "host contoso-web.production.WebRole1_IN_0: deployment_slot 'prod' is not a slot",
+                 "host contoso-web.production.WebRole1_IN_2 does not name a role instance", "(missing: role_instance)"):
+        assert "".join(said.split()) in text, (said, proc.output)
+    stats = recap(proc.output)
+    assert sorted(stats) == sorted(hosts) and all(s["failed"] for s in stats.values()), stats
+    assert emulator.requests_made() == [], "nothing is sent, not even a read"
+
+
 def test_hosts_outside_the_play_fail_the_run(emulator, tmp_path):
     emulator.fault(method="POST", path="WebRole1_IN_0", action={
         "fail_operation": {"code": "InternalError", "message": "The host failed."}})
@@ -694,3 +713,31 @@ def test_operation_from_the_inventory_with_the_collection_playbook(emulator, tmp
                          stdin=subprocess.DEVNULL, check=False)
     assert bad.returncode != 0 and "restart" in bad.stdout + bad.stderr
     assert len(role_operation_posts(emulator)) == 2, "a bad operation sends nothing"
+
+
+def test_the_collection_playbook_fails_when_its_target_matches_no_host(emulator, tmp_path):
+    """An inventory source that fails (here a wrong subscription id) is only a warning to ansible-playbook: the
+    play would be skipped ("no hosts matched") and the run end with rc 0, a green run that did nothing."""
+    source = tmp_path / "contoso.role_instances.yml"
+    source.write_text("plugin: azure_classic.cloud_services.role_instances\n")
+    wrong = {"AZURE_SUBSCRIPTION_ID": "00000000-0000-4000-8000-0000000000ff"}
+
+    def collection_playbook(inv, *extra, env=None):
+        proc = subprocess.run([bin_path("ansible-playbook"), "-i", str(inv), "azure_classic.cloud_services.rolling_reimage",
+                               "-e", "rolling_reimage_state_path=%s" % (tmp_path / "roll.json"), *extra],
+                              env=emulator.env(**(env or {})), capture_output=True, text=True, timeout=300,
+                              stdin=subprocess.DEVNULL, check=False)
+        return proc.returncode, " ".join((proc.stdout + proc.stderr).split())
+
+    rc, text = collection_playbook(source, env=wrong)
+    assert rc != 0 and "the target 'all' matches no host of the inventory, so nothing would be rolled" in text, text
+    assert "ANSIBLE_INVENTORY_UNPARSED_FAILED=true" in text
+    rc, text = collection_playbook(inventory(tmp_path), "-e", "target=role_WebRole2")
+    assert rc != 0 and "the target 'role_WebRole2' matches no host of the inventory" in text, text
+    # What the docs tell cron and CI users: the failed source itself fails the run.
+    rc, text = collection_playbook(source, env=dict(wrong, ANSIBLE_INVENTORY_UNPARSED_FAILED="true"))
+    assert rc != 0 and "matches no host" not in text, text
+    assert emulator.requests_made("POST") == []
+    # A target that matches hosts runs as before.
+    rc, text = collection_playbook(inventory(tmp_path, instances=("WebRole1_IN_0",)), "-e", "target=all")
+    assert rc == 0 and len(emulator.accepted()) == 1, text

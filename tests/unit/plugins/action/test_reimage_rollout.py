@@ -383,6 +383,24 @@ def test_a_refused_plan_names_the_problem_and_builds_nothing(extra, refused, eng
     assert list(tmp_path.iterdir()) == []
 
 
+def test_every_hosts_bad_variables_are_named_at_once_before_anything_is_built(engine):
+    hostvars = dict(HOSTVARS, bad_slot=dict(HOSTVARS["web0"], deployment_slot="prod"),
+                    nameless={"cloud_service": "contoso-web", "deployment_slot": "production"},
+                    **{"bad\x1bname": dict(HOSTVARS["web1"], cloud_service="contoso#web")})
+    result = run_step({"step": "plan", "hosts": ["web0", "bad_slot", "web1", "nameless", "bad\x1bname"]},
+                      task_vars={"hostvars": hostvars})
+    assert result["refused"].split("\n") == [
+        "3 hosts do not name a role instance the roll can address:",
+        "- host bad_slot: deployment_slot 'prod' is not a slot: use production or staging",
+        "- host nameless does not name a role instance: it needs cloud_service, role_instance and deployment_slot "
+        "or deployment_name (missing: role_instance)",
+        "- host bad\\x1bname: cloud_service 'contoso#web' is not a valid name: use letters, digits and hyphens, "
+        "starting and ending with a letter or digit"]
+    assert engine.built == [] and engine.plan.calls == []
+    one = run_step({"step": "plan", "hosts": ["web0", "bad_slot"]}, task_vars={"hostvars": hostvars})
+    assert one["refused"] == "host bad_slot: deployment_slot 'prod' is not a slot: use production or staging"
+
+
 def test_a_refused_plan_never_shows_the_health_urls_password(engine):
     result = run_step({"step": "plan", "health_url": "https://probe:%s@[::1/health" % PASSWORD})
     assert result["refused"].startswith("health_url 'https://***@[::1/health' is not a valid URL")

@@ -195,6 +195,8 @@ def test_bad_slot_subscription_and_request_ids():
     ({"management_url": "https://m.test:0"}, "other than 0"),
     ({"management_url": "https://user@m.test"}, "must not carry a user"),
     ({"management_url": "https://m.test/?x=1"}, "query or fragment"),
+    ({"management_url": "https://m.test:8443/foo"}, "without a path"),
+    ({"management_url": "https://m.test//x/"}, "without a path"),
     # urllib.parse reads the first host, urllib3 (which requests connects with) the one before the backslash
     ({"management_url": "https://evil.example\\.management.core.windows.net"}, "backslash"),
     ({"management_url": "https://localhost:1\\[::1]:2"}, "backslash"),
@@ -206,6 +208,12 @@ def test_connection_options_are_checked(options, message):
     base.update(options)
     with pytest.raises(InputError, match=message):
         check_connection_options(base)
+
+
+def test_a_management_url_is_the_endpoints_address_alone():
+    base = {"api_version": "2014-10-01", "timeout": 60, "retries": 5}
+    for url in ("https://m.test", "https://m.test/", "https://m.test:8443//"):
+        assert check_connection_options(dict(base, management_url=url))["management_url"] == url.rstrip("/")
 
 
 def test_a_management_url_with_credentials_is_refused_without_echoing_them():

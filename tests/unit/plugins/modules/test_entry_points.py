@@ -119,13 +119,35 @@ def test_an_unforeseen_error_after_the_post_still_reports_the_change_and_its_id(
     assert client.closed == 1
 
 
-def test_a_missing_deployment_is_named_in_the_message(monkeypatch):
+@pytest.mark.parametrize("service_read, hint", [
+    (None, "(the production deployment of cloud service contoso-web does not exist (the cloud service does))"),
+    (ServiceManagementError("The hosted service does not exist.", code="ResourceNotFound", http_status=404),
+     "(cloud service contoso-web does not exist in subscription %s)" % StubClient.subscription_id),
+    (ServiceManagementError("The server encountered an internal error.", code="InternalError", http_status=500),
+     "(the production deployment of cloud service contoso-web does not exist, or the cloud service itself does not: "
+     "reading the cloud service to tell which failed too (500 InternalError: The server encountered an internal error"),
+], ids=["deployment-missing", "cloud-service-missing", "cannot-tell"])
+def test_a_missing_deployment_or_cloud_service_is_told_apart_by_one_more_read(monkeypatch, service_read, hint):
     error = ServiceManagementError("No deployments were found.", code="ResourceNotFound", http_status=404)
-    stub_client(monkeypatch, StubClient(raises={"role_instance_operation": error}))
+    raises = {"role_instance_operation": error}
+    if service_read is not None:
+        raises["get_cloud_service"] = service_read
+    client = StubClient(raises=raises)
+    stub_client(monkeypatch, client)
     result, failed = run_module(role_instance_reboot, TARGET)
-    assert failed
-    assert "the production deployment of cloud service contoso-web does not exist" in result["msg"]
+    assert failed and hint in result["msg"], result["msg"]
     assert result["error"]["http_status"] == 404 and result["request_id"] is None
+    assert client.names() == ["role_instance_operation", "get_cloud_service"]
+    assert len(client.posts()) == 1, "the read tells which is missing; nothing is sent again"
+
+
+def test_deployment_info_tells_a_missing_deployment_from_a_missing_cloud_service(monkeypatch):
+    error = ServiceManagementError("No deployments were found.", code="ResourceNotFound", http_status=404)
+    client = StubClient(raises={"get_deployment": error})
+    stub_client(monkeypatch, client)
+    result, failed = run_module(deployment_info, {"cloud_service": "contoso-web", "deployment_name": "gone"})
+    assert failed and "(deployment gone of cloud service contoso-web does not exist (the cloud service does))" in result["msg"]
+    assert client.names() == ["get_deployment", "get_cloud_service"]
 
 
 def test_a_failed_operation_fails_the_task_but_reports_the_change(monkeypatch):

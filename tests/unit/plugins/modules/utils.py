@@ -120,6 +120,10 @@ class StubClient:
         """The mutating requests: the role-instance operations sent."""
         return [call for call in self.calls if call[0] == "role_instance_operation"]
 
+    def get_cloud_service(self, service, embed_detail=False):
+        self._record("get_cloud_service", service, embed_detail=embed_detail)
+        return {"name": service, "deployments": None}
+
     def get_deployment(self, service, slot=None, deployment_name=None):
         self._record("get_deployment", service, slot, deployment_name)
         return copy.deepcopy(self.deployment)
