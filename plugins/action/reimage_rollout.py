@@ -7,6 +7,7 @@ runs here, none on the instances; so does writing the roll's HTML report."""
 from __future__ import annotations
 
 import calendar
+import threading
 import time
 
 from ansible import constants as C
@@ -36,12 +37,16 @@ TARGET_VARS = ("cloud_service", "deployment_slot", "deployment_name", "role_inst
 # Every host must see the rounds in lock step, with run_once steps run once: only linear does that (debug is
 # linear with a debugger). free and host_pinned let each host run the steps on its own.
 LINEAR_STRATEGIES = ("linear", "ansible.builtin.linear", "debug", "ansible.builtin.debug")
+HEADING_OPTIONS = ("display_skipped_hosts", "display_ok_hosts")
+# The engine's threads (one per deployment) print lines at once: the heading goes first, once.
+_HEADING_LOCK = threading.Lock()
 
 
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
     _requires_connection = False
     _supports_check_mode = True
+    _heading_shown = False
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
@@ -55,6 +60,20 @@ class ActionModule(ActionBase):
             return result
 
     # -- helpers ------------------------------------------------------------------
+    def _heading(self):
+        """This task's heading, once, when the stdout callback would print it only with the task's result: that
+        comes after the roll's lines, which would then stand under the previous task's heading."""
+        with _HEADING_LOCK:
+            if not self._heading_shown:
+                self._heading_shown = True
+                if _headings_deferred():
+                    display.banner("TASK [%s]" % self._task.get_name().strip())
+
+    def _say(self, text):
+        """A line of the roll (the plan, a batch's start and end, a wait, the table) under this task's heading."""
+        self._heading()
+        display.display(text)
+
     def _check_strategy(self):
         play = self._task.get_play()
         strategy = (getattr(play, "strategy", None) or C.DEFAULT_STRATEGY or "linear")
@@ -180,12 +199,12 @@ class ActionModule(ActionBase):
             factory = self._client_factory(args, state["options"])
             if step == "rounds" and not args.get("health_url"):
                 # Nothing runs between rounds: each deployment rolls on at its own pace, in this one task.
-                ran = roll_rounds.run_all_rounds(factory, state, state_file, display.display)
+                ran = roll_rounds.run_all_rounds(factory, state, state_file, self._say)
             else:
                 # A health gate judges whole rounds: every deployment's batch k ends before any batch k+1.
                 ran = 0
                 for index in [args["round"]] if step == "round" else range(state["rounds"]):
-                    ran = roll_rounds.run_round(factory, state, state_file, index, display.display)
+                    ran = roll_rounds.run_round(factory, state, state_file, index, self._say)
                     if ran and args.get("health_url"):
                         self._health_gate(args, state, state_file)
             stopped = {k: d["stop_reason"] for k, d in state["deployments"].items() if d["stopped"]}
@@ -200,7 +219,7 @@ class ActionModule(ActionBase):
         summary = roll_outcome.summarize(state, state_file)
         hosts = summary.pop("hosts")
         summary["report_path"] = self._write_report(args, state, state_file, summary)
-        display.display(roll_outcome.format_table(summary))
+        self._say(roll_outcome.format_table(summary))
         # Failures of hosts outside the play (rolling_reimage_hosts) have no host of their own to show them.
         in_play = set(task_vars.get("ansible_play_hosts_all") or task_vars.get("ansible_play_batch") or ())
         failed_elsewhere = sorted(h for h, o in hosts.items()
@@ -224,7 +243,7 @@ class ActionModule(ActionBase):
         options = {"operation": args["operation"], "roll_id": roll.get("roll_id"), "fresh": False}
         client = self._client_factory(args, {})()
         try:
-            state = roll_plan.rebuild(client, targets, options, roll, display.display)
+            state = roll_plan.rebuild(client, targets, options, roll, self._say)
         finally:
             client.close()
         return self._finish(args, task_vars, state, state_file)
@@ -248,6 +267,7 @@ class ActionModule(ActionBase):
             return self._plan(args, task_vars, check_mode)
         except (AzureClassicError, AnsibleError) as err:
             message = err.readable() if isinstance(err, AzureClassicError) else err.message
+            self._heading()
             display.error("the roll did not start, nothing was sent: %s" % message)
             return {"changed": False, "refused": message, "rounds": 0}
 
@@ -260,7 +280,7 @@ class ActionModule(ActionBase):
             state_file = roll_state.default_state_file
         client = self._client_factory(args, options)()
         try:
-            state = roll_plan.plan(client, targets, options, state_file, display.display, check_mode=check_mode)
+            state = roll_plan.plan(client, targets, options, state_file, self._say, check_mode=check_mode)
         finally:
             client.close()
         hosts = roll_outcome.host_outcomes(state, check_mode=check_mode)
@@ -281,27 +301,26 @@ class ActionModule(ActionBase):
         if not outcome:
             return {"changed": False, "skipped": True, "skip_reason": "this host is not a target of the roll"}
         kind = outcome.get("outcome")
+        if kind in roll_kinds.FAILED_OUTCOMES:
+            # The message and the outcome only: the callback prints a failure's whole result, and the table above
+            # has the instance, its request id and the error already.
+            return {"changed": False, "failed": True, "outcome": kind, "msg": outcome.get("msg")}
         operation = outcome.get("operation") or roll_kinds.DEFAULT_KIND
         result = {"changed": kind in roll_kinds.CHANGED_OUTCOMES, "outcome": kind, "msg": outcome.get("msg"),
                   "instance": outcome.get("instance"), "request_id": outcome.get("request_id"),
                   "operation": operation}
-        if kind in roll_kinds.FAILED_OUTCOMES:
-            result["failed"] = True
-            if outcome.get("code"):
-                result["error_code"] = outcome["code"]
         if check_mode and kind in roll_kinds.CHANGED_OUTCOMES and self._task.diff:
             result["diff"] = {"before": "%s: as it is\n" % outcome.get("instance"),
                               "after": "%s: %s in round %s\n" % (
                                   outcome.get("instance"), roll_kinds.words(operation)["done"], outcome.get("round"))}
         return result
 
-    @staticmethod
-    def _health_gate(args, state, state_file):
+    def _health_gate(self, args, state, state_file):
         healthy, sentence = health_gate.wait_healthy(
             args["health_url"], args["health_status"], args["health_timeout"],
-            validate_certs=args["health_validate_certs"], ca_path=args.get("health_ca_path"), say=display.display)
+            validate_certs=args["health_validate_certs"], ca_path=args.get("health_ca_path"), say=self._say)
         if healthy:
-            display.display(sentence)
+            self._say(sentence)
         else:
             roll_rounds.stop_all(state, state_file, sentence)
 
@@ -311,6 +330,18 @@ def _naming_host(host, message):
     if message.startswith("host %s " % host):
         return shown(message)
     return shown("host %s: %s" % (host, message))
+
+
+def _headings_deferred():
+    """Whether the stdout callback holds a task's heading back until the task's first result: the default callback
+    (and those built on it) does when display_skipped_hosts or display_ok_hosts is false."""
+    for name in dict.fromkeys((C.DEFAULT_STDOUT_CALLBACK, "default")):
+        try:
+            return not all(C.config.get_config_value(option, plugin_type="callback", plugin_name=name)
+                           for option in HEADING_OPTIONS)
+        except AnsibleError:  # not loaded, or without these options: it prints headings as it likes
+            continue
+    return False
 
 
 def _parse_since(value):

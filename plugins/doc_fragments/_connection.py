@@ -19,8 +19,8 @@ options:
   management_certificate:
     description:
       - Path to the management certificate used for mutual TLS.
-      - A PEM file with the certificate and its private key, a PKCS#12 file (C(.pfx), C(.p12)), or a
-        C(.publishsettings) file; the format is detected from the content.
+      - A PEM file with the certificate and its private key, a PKCS#12 file (C(.pfx), C(.p12)) or its base64 text
+        (as an AWX credential holds it), or a C(.publishsettings) file; the format is detected from the content.
       - Falls back to the E(AZURE_CERT_PATH) environment variable.
       - Key material that must be converted is loaded into memory and never left on disk.
     type: path
@@ -50,7 +50,7 @@ options:
       - CA bundle used to verify the server certificate, instead of the system store.
       - Without it the system store is used, which E(SSL_CERT_FILE) and E(SSL_CERT_DIR) can point elsewhere.
         E(REQUESTS_CA_BUNDLE) and E(CURL_CA_BUNDLE) are not consulted.
-      - Falls back to the E(AZURE_CA_PATH) environment variable.
+      - Falls back to the E(AZURE_CA_PATH) environment variable; an empty value means the system store.
     type: path
   validate_certs:
     description:
@@ -131,7 +131,7 @@ options:
   management_certificate:
     description:
       - Path to the management certificate used for mutual TLS, either a PEM file with the certificate and its private
-        key, a PKCS#12 file, or a C(.publishsettings) file; the format is detected from the content.
+        key, a PKCS#12 file or its base64 text, or a C(.publishsettings) file; the format is detected from the content.
     type: path
     aliases: [management_cert_path]
     env:

@@ -99,6 +99,7 @@ cache_timeout: 300
 """
 
 import concurrent.futures
+import os
 import re
 import threading
 
@@ -164,6 +165,11 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
     # -- reading the API ------------------------------------------------------------
     def _fetch(self):
         options = {name: self.get_option(name) for name in CONNECTION_ARGUMENT_SPEC}
+        # An empty AZURE_CA_PATH (an AWX credential without a CA bundle) means "not set", as it does for the modules:
+        # the configuration would turn it into the current folder.
+        origin = self.get_option_and_origin("ca_path")[1]
+        if isinstance(origin, str) and origin.startswith("env: ") and not os.environ.get(origin[5:].strip()):
+            options["ca_path"] = None
         local = threading.local()
         clients = []
         lock = threading.Lock()

@@ -1,7 +1,8 @@
 # -*- coding: utf-8 -*-
 # Copyright: contributors to azure_classic.cloud_services
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Management certificates: PEM (certificate and key), PKCS#12 (.pfx/.p12) and .publishsettings files.
+"""Management certificates: PEM (certificate and key), PKCS#12 (.pfx/.p12, or its base64 text) and .publishsettings
+files.
 
 The certificate is loaded once into the client's ``ssl.SSLContext``. A PEM file is loaded from where
 it is. Key material that has to be converted (PKCS#12, publishsettings) is written, with the key
@@ -259,4 +260,18 @@ def load_management_certificate(path, password=None, subscription_id=None):
         return _publish_settings(path, data, subscription_id)
     if b"-----BEGIN" in data:
         return _pem(path, data, password)
+    blob = _base64_text(data)
+    if blob is not None:  # a PKCS#12 file as base64, as a text field (an AWX credential) holds one
+        return ManagementCertificate(path, "pkcs12", _pkcs12_loader(path, blob, password,
+                                                                    "PKCS#12 (base64) file %s" % path))
     return ManagementCertificate(path, "pkcs12", _pkcs12_loader(path, data, password, "PKCS#12 file %s" % path))
+
+
+def _base64_text(data):
+    """The bytes that ``data`` holds as base64 text (line breaks allowed), or None when it is not such text (a
+    PKCS#12 file itself is binary: its second byte already falls outside base64's alphabet)."""
+    text = b"".join(data.split())
+    try:
+        return base64.b64decode(text, validate=True) if text else None
+    except ValueError:
+        return None

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: reimage_rollout
-short_description: The steps of a rolling reimage, rolling reboot or rolling rebuild, run on the controller by the rolling_reimage role
+short_description: Internal engine of the rolling_reimage role, not for direct use
 version_added: 0.1.0
 description:
-  - The engine of the P(azure_classic.cloud_services.rolling_reimage#role) role. Use the role; this action is
-    documented so that its options and results can be looked up.
+  - The engine of the P(azure_classic.cloud_services.rolling_reimage#role) role, which runs its steps (a rolling
+    reimage, reboot or rebuild) on the controller. It is not meant to be used directly, and its options may change
+    in any release; use the role. It is documented so that its options and results can be looked up.
   - A roll sends one kind of operation, O(operation), to every instance (a rolling reimage, the default, a
     rolling reboot or a rolling rebuild). Everything below holds for each; the plan keeps the operation in the
     roll's state, and the messages, the summary and the report name it.
@@ -273,7 +274,10 @@ hosts:
   returned: with O(step=plan) and O(step=finish)
   type: dict
 outcome:
-  description: This host's outcome, with O(step=report).
+  description:
+    - This host's outcome, with O(step=report).
+    - A failed host's result holds only C(msg) and C(outcome); the instance, its request id and the error are in the
+      table the V(finish) step prints and in the roll's report.
   returned: with O(step=report)
   type: str
 deployments_rolled:

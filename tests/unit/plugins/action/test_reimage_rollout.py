@@ -109,16 +109,53 @@ def test_report_turns_each_outcome_into_this_hosts_result(outcome, changed, fail
     assert result["changed"] is changed
     assert result.get("failed", False) is failed
     assert "skipped" not in result and "diff" not in result
-    assert (result["outcome"], result["msg"], result["instance"], result["request_id"], result["operation"]) == (
-        outcome, record["msg"], record["instance"], "a" * 32, "reboot")
+    if failed:  # the callback prints a failure's whole result: its message and outcome, nothing the table has
+        assert {k: v for k, v in result.items() if not k.startswith("_ansible")} == {
+            "changed": False, "failed": True, "outcome": outcome, "msg": record["msg"]}
+    else:
+        assert (result["outcome"], result["msg"], result["instance"], result["request_id"], result["operation"]) == (
+            outcome, record["msg"], record["instance"], "a" * 32, "reboot")
     assert engine.built == []
 
 
-def test_report_of_a_failure_carries_its_error_code():
+def test_report_of_a_failure_is_its_message_and_outcome():
     record = {"outcome": "failed", "msg": "x: the reimage did not finish", "code": "InternalError"}
     result = run_step({"step": "report", "outcome": record})
-    assert result["failed"] is True and result["error_code"] == "InternalError"
-    assert result["operation"] == "reimage"
+    assert result["failed"] is True and result["msg"] == record["msg"] and result["outcome"] == "failed"
+    assert "error_code" not in result and "instance" not in result
+
+
+@pytest.mark.parametrize("deferred", [True, False])
+def test_the_rolls_lines_come_under_this_tasks_heading(monkeypatch, deferred):
+    """With skipped (or ok) hosts hidden, the stdout callback prints a task's heading only with its result: the
+    action prints it first, once, before its first line."""
+    shown = []
+    monkeypatch.setattr(action_plugin, "_headings_deferred", lambda: deferred)
+    monkeypatch.setattr(action_plugin.display, "banner", lambda text: shown.append(("banner", text)))
+    monkeypatch.setattr(action_plugin.display, "display", lambda text: shown.append(("line", text)))
+    action = make_action({"step": "rounds"})
+    action._task.get_name.return_value = "rolling_reimage : Run every round "
+    action._say("batch 1/3 started")
+    action._say("batch 1/3 done")
+    heading = [("banner", "TASK [rolling_reimage : Run every round]")] if deferred else []
+    assert shown == heading + [("line", "batch 1/3 started"), ("line", "batch 1/3 done")]
+
+
+@pytest.mark.parametrize("options, deferred", [
+    ({"display_skipped_hosts": True, "display_ok_hosts": True}, False),
+    ({"display_skipped_hosts": False, "display_ok_hosts": True}, True),
+    ({"display_skipped_hosts": True, "display_ok_hosts": False}, True),
+    (None, False),
+])
+def test_whether_the_stdout_callback_holds_headings_back(monkeypatch, options, deferred):
+    def get_config_value(name, plugin_type=None, plugin_name=None):
+        assert plugin_type == "callback"
+        if options is None:
+            raise AnsibleError("No config definition exists for %r for %r callback plugin" % (name, plugin_name))
+        return options[name]
+
+    monkeypatch.setattr(action_plugin.C.config, "get_config_value", get_config_value)
+    assert action_plugin._headings_deferred() is deferred
 
 
 def test_report_without_an_outcome_is_skipped():

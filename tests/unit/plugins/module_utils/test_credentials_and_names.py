@@ -103,6 +103,22 @@ def test_pfx_with_password(tmp_path, keypair, monkeypatch, memfd):
         assert [mode for made, mode in created] == [0o700]
 
 
+@pytest.mark.parametrize("wrap", [0, 64])
+def test_pfx_as_base64_text_as_an_awx_credential_holds_it(tmp_path, keypair, wrap):
+    key, cert = keypair
+    text = base64.b64encode(pkcs12.serialize_key_and_certificates(
+        b"m", key, cert, None, serialization.BestAvailableEncryption(b"pw"))).decode()
+    if wrap:
+        text = "\n".join(text[i:i + wrap] for i in range(0, len(text), wrap))
+    path = tmp_path / "credential_certificate"
+    path.write_text(text + "\n")
+    with pytest.raises(CredentialError, match="certificate_password is wrong"):
+        load_management_certificate(str(path), "wrong")
+    loaded = load_management_certificate(str(path), "pw")
+    assert loaded.format == "pkcs12"
+    loaded.load_into(_context())
+
+
 def test_key_folders_left_by_a_killed_load_are_removed_and_nothing_else(tmp_path):
     from ansible_collections.azure_classic.cloud_services.plugins.module_utils._credentials import (
         KEY_FILE_NAME, KEY_FOLDER_PREFIX, remove_stale_key_folders)
