@@ -47,7 +47,7 @@ def _describe_address(service, slot, deployment_name):
     return "the %s deployment of cloud service %s" % (slot, service)
 
 
-def _not_found_context(err, client, service, slot, deployment_name, instance=None):
+def not_found_context(err, client, service, slot, deployment_name, instance=None):
     """Name the part the service could not find, in the error the user sees.
 
     The service says "The hosted service does not exist." only when the cloud service itself is read; through a
@@ -116,7 +116,7 @@ def role_instance_operation(kind):
             result.update(changed=True, request_id_raw=err.raw_request_id)
             raise
         except AzureClassicError as err:
-            raise _not_found_context(err, client, service, slot, deployment_name, instance)
+            raise not_found_context(err, client, service, slot, deployment_name, instance)
         result.update(changed=True, request_id=request_id, status="InProgress")
         if not p["wait"]:
             # Fire and forget costs one request, as a hand-made POST does; the address is reported as given.
@@ -185,6 +185,6 @@ def deployment_info(m, result):
     try:
         deployment = m.client.get_deployment(service, slot, deployment_name)
     except AzureClassicError as err:
-        raise _not_found_context(err, m.client, service, slot, deployment_name)
+        raise not_found_context(err, m.client, service, slot, deployment_name)
     instances = deployment.pop("role_instances")
     result.update(deployment=deployment, role_instances=instances)

@@ -5,6 +5,8 @@ import re
 import subprocess
 import time
 
+import yaml
+
 from tests.helpers import bin_path, run_adhoc, run_playbook
 from tests.e2e.test_rolling_role import inventory, play, reimaged
 
@@ -91,3 +93,18 @@ def test_a_rehearsal_against_a_fresh_emulator_rolls_again_despite_the_old_state(
     assert set(reimaged(emulator).values()) == {1} and len(reimaged(emulator)) == 6, again.output
     assert again.output.count("but the service knows no such operation") == 6
     assert "that record is not this service's, so it is reimaged again" in again.output
+
+
+def test_a_roll_on_a_missing_cloud_service_or_deployment_says_which(emulator, tmp_path):
+    inv = tmp_path / "missing.yml"
+    inv.write_text(yaml.safe_dump({"all": {"vars": {"ansible_connection": "local"}, "hosts": {
+        "gone": {"cloud_service": "no-such-service", "deployment_slot": "production", "role_instance": "WebRole1_IN_0"},
+        "no-deployment": {"cloud_service": "contoso-web", "deployment_name": "no-such-deployment",
+                          "role_instance": "WebRole1_IN_0"},
+    }}}))
+    proc = run_playbook(emulator, play(tmp_path), tmp_path, inventory=inv)
+    assert proc.returncode != 0
+    assert "cloud service no-such-service does not exist in subscription" in proc.output, proc.output
+    assert ("deployment no-such-deployment of cloud service contoso-web does not exist (the cloud service does)"
+            in proc.output), proc.output
+    assert not emulator.requests_made(method="POST")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 
 from ansible_collections.azure_classic.cloud_services.plugins.module_utils._errors import AzureClassicError, shown
+from ansible_collections.azure_classic.cloud_services.plugins.module_utils._role_instance_operations import not_found_context
 from ansible_collections.azure_classic.cloud_services.plugins.module_utils._waiter import NOT_RECOVERING, READY
 from ansible_collections.azure_classic.cloud_services.plugins.plugin_utils._roll.history import (
     checked_history, describe_operation, ended_after, in_progress_holder, latest_operations)
@@ -52,6 +53,9 @@ class _Planner:
             return self.client.get_deployment(sample["cloud_service"], sample["deployment_slot"],
                                               sample["deployment_name"])
         except AzureClassicError as err:
+            # "No deployments were found" is all the service says: one more read tells which part is missing.
+            not_found_context(err, self.client, sample["cloud_service"], sample["deployment_slot"],
+                              sample["deployment_name"])
             where = ("deployment %s" % sample["deployment_name"] if sample["deployment_name"]
                      else "the %s slot" % sample["deployment_slot"])
             self.problems.append("cannot read %s of cloud service %s: %s" % (
