@@ -120,10 +120,14 @@ class EmulatorHandle:
 
 class HealthEndpoint:
     """A health URL for the rolling role's gate: HTTPS on 127.0.0.1 with the emulator's server certificate (so its
-    CA, ``ca_path``, verifies it), answering 200 on ``/`` and 404 elsewhere. ``paths`` records what was asked."""
+    CA, ``ca_path``, verifies it), answering 200 on ``/`` and 404 elsewhere, or what ``answers`` says for a path: a
+    status, or a list of statuses given in turn (the last one then for ever). ``paths`` records what was asked,
+    ``asked`` the same with the time.time() of each."""
 
     def __init__(self, emulator):
         self.paths = []
+        self.asked = []
+        self.answers = {}
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(emulator.server.manifest["server_cert_path"], emulator.server.manifest["server_key_path"])
         endpoint = self
@@ -131,7 +135,11 @@ class HealthEndpoint:
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self):  # pylint: disable=invalid-name
                 endpoint.paths.append(self.path)
-                self.send_response(200 if self.path == "/" else 404)
+                endpoint.asked.append((time.time(), self.path))
+                answer = endpoint.answers.get(self.path, 200 if self.path == "/" else 404)
+                if isinstance(answer, list):
+                    answer = answer.pop(0) if len(answer) > 1 else answer[0]
+                self.send_response(answer)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 

@@ -152,8 +152,6 @@ class ActionModule(ActionBase):
             raise AnsibleError("max_requests_per_second must be between 1 and 1000")
         if not 0.05 <= args["poll_interval"] <= 60:
             raise AnsibleError("poll_interval must be between 0.05 and 60 seconds")
-        if args.get("health_url"):
-            health_gate.check_url(args["health_url"])
         options = {k: args[k] for k in ("fresh", "batch_size", "max_failures", "allow_unready", "operation_timeout",
                                         "ready_timeout", "max_parallel", "poll_interval", "resume_window", "max_requests_per_second",
                                         "operation", "availability_timeout")}
@@ -194,19 +192,18 @@ class ActionModule(ActionBase):
             if step == "round" and not (isinstance(args.get("round"), int) and 0 <= args["round"] < state["rounds"]):
                 raise AnsibleError("round must be 0 to %d with step=round (the plan has %d rounds), not %r"
                                    % (state["rounds"] - 1, state["rounds"], args.get("round")))
-            if args.get("health_url"):
-                health_gate.check_url(args["health_url"])
+            gate = self._health(args)
             factory = self._client_factory(args, state["options"])
-            if step == "rounds" and not args.get("health_url"):
+            if step == "rounds" and not gate.url:
                 # Nothing runs between rounds: each deployment rolls on at its own pace, in this one task.
-                ran = roll_rounds.run_all_rounds(factory, state, state_file, self._say)
+                ran = roll_rounds.run_all_rounds(factory, state, state_file, self._say, gate)
             else:
                 # A health gate judges whole rounds: every deployment's batch k ends before any batch k+1.
                 ran = 0
                 for index in [args["round"]] if step == "round" else range(state["rounds"]):
-                    ran = roll_rounds.run_round(factory, state, state_file, index, self._say)
-                    if ran and args.get("health_url"):
-                        self._health_gate(args, state, state_file)
+                    ran = roll_rounds.run_round(factory, state, state_file, index, self._say, gate)
+                    if ran and gate.url:
+                        self._health_gate(gate, state, state_file)
             stopped = {k: d["stop_reason"] for k, d in state["deployments"].items() if d["stopped"]}
             # The steps run once for the whole roll report no change: each host's report step says what changed.
             return {"changed": False, "deployments_rolled": ran, "stopped_deployments": stopped}
@@ -274,6 +271,12 @@ class ActionModule(ActionBase):
     def _plan(self, args, task_vars, check_mode):
         targets = self._targets(args, task_vars)
         options = self._options(args, targets)
+        gate = self._health(args)
+        if gate:
+            unhealthy = gate.before_roll([target["host"] for target in targets])
+            if unhealthy:
+                raise AnsibleError("the health gate fails before the roll began, so no upgrade domain is taken down: "
+                                   "%s (fix the service or the URL, then run the roll again)" % "; ".join(unhealthy))
         if args.get("state_path"):
             state_file = self._state_file(args["state_path"])
         else:  # named after the roll's id, which the plan knows once it has read the instances
@@ -315,10 +318,14 @@ class ActionModule(ActionBase):
                                   outcome.get("instance"), roll_kinds.words(operation)["done"], outcome.get("round"))}
         return result
 
-    def _health_gate(self, args, state, state_file):
-        healthy, sentence = health_gate.wait_healthy(
-            args["health_url"], args["health_status"], args["health_timeout"],
+    def _health(self, args):
+        """The roll's HealthGate from the task's arguments (each URL checked before anything is used)."""
+        return health_gate.HealthGate(
+            args.get("health_url"), args.get("instance_health_urls"), args["health_status"], args["health_timeout"],
             validate_certs=args["health_validate_certs"], ca_path=args.get("health_ca_path"), say=self._say)
+
+    def _health_gate(self, gate, state, state_file):
+        healthy, sentence = gate.after_round()
         if healthy:
             self._say(sentence)
         else:

@@ -39,6 +39,8 @@ ROLLOUT_ARGUMENT_SPEC = dict(
     since=dict(type="str"),
     # It may carry a user and password for the check: never shown, never saved.
     health_url=dict(type="str", no_log=True),
+    # Each host's own health URL ({host: URL}), templated with that host's variables; secret like health_url.
+    instance_health_urls=dict(type="dict", no_log=True),
     health_status=dict(type="list", elements="int", default=[200]),
     health_timeout=dict(type="int", default=300),
     health_validate_certs=dict(type="bool", default=True),

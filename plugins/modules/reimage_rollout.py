@@ -173,9 +173,18 @@ options:
     default: 86400
   health_url:
     description:
-      - A URL that must answer with one of O(health_status) after every round.
+      - A URL that must answer with one of O(health_status) before the roll sends anything (step V(plan), in check
+        mode too) and after every round.
       - It may carry a user and password for the check; they are used, and never shown or saved.
     type: str
+  instance_health_urls:
+    description:
+      - Each host's own health URL, as a mapping of host name to URL (the role templates
+        C(rolling_reimage_instance_health_url) with each host's variables).
+      - Each must answer with one of O(health_status) before the roll sends anything, and once its instance's batch
+        is C(ReadyRole); one that does not stops the roll.
+      - Like O(health_url), never shown or saved.
+    type: dict
   health_status:
     description: HTTP statuses that pass the health gate.
     type: list

@@ -5,9 +5,10 @@ import re
 import subprocess
 import time
 
+import pytest
 import yaml
 
-from tests.helpers import bin_path, run_adhoc, run_playbook
+from tests.helpers import HealthEndpoint, bin_path, run_adhoc, run_playbook
 from tests.e2e.test_rolling_role import inventory, play, reimaged
 
 ALL = ["%s_IN_%d" % (role, k) for role in ("WebRole1", "WorkerRole1") for k in range(3)]
@@ -108,3 +109,72 @@ def test_a_roll_on_a_missing_cloud_service_or_deployment_says_which(emulator, tm
     assert ("deployment no-such-deployment of cloud service contoso-web does not exist (the cloud service does)"
             in proc.output), proc.output
     assert not emulator.requests_made(method="POST")
+
+
+@pytest.mark.parametrize("check_mode", [False, True])
+def test_a_health_url_failing_before_the_roll_sends_nothing(emulator, tmp_path, check_mode):
+    endpoint = HealthEndpoint(emulator)
+    try:
+        endpoint.answers["/"] = 500
+        proc = run_playbook(emulator, play(tmp_path, rolling_reimage_health_url=endpoint.url + "/",
+                                           rolling_reimage_health_timeout=3, rolling_reimage_health_validate_certs=False),
+                            tmp_path, inventory=inventory(tmp_path), extra=("--check",) if check_mode else ())
+    finally:
+        endpoint.close()
+    assert proc.returncode != 0, proc.output
+    assert "the health gate fails before the roll began, so no upgrade domain is taken down" in proc.output
+    assert "answered 500" in proc.output and "/" in endpoint.paths
+    assert not emulator.requests_made(method="POST")
+
+
+def test_an_unresolvable_health_url_fails_check_mode_too(emulator, tmp_path):
+    proc = run_playbook(emulator, play(tmp_path, rolling_reimage_health_url="https://health.invalid/",
+                                       rolling_reimage_health_timeout=2), tmp_path, inventory=inventory(tmp_path),
+                        extra=("--check",))
+    assert proc.returncode != 0 and "health.invalid/ failed" in proc.output, proc.output
+    assert not emulator.requests_made(method="POST")
+
+
+def _instance_health_play(tmp_path, endpoint, **extra):
+    return play(tmp_path, rolling_reimage_instance_health_url=endpoint.url + "/{{ role_instance }}",
+                rolling_reimage_health_validate_certs=False, **extra)
+
+
+def test_each_instances_own_health_url_is_checked_before_the_roll_and_once_its_batch_is_ready(emulator, tmp_path):
+    endpoint = HealthEndpoint(emulator)
+    try:
+        for name in ALL:
+            endpoint.answers["/" + name] = 200
+        proc = run_playbook(emulator, _instance_health_play(tmp_path, endpoint), tmp_path, inventory=inventory(tmp_path))
+    finally:
+        endpoint.close()
+    assert proc.returncode == 0, proc.output
+    ready = {}
+    for event in emulator.events("instance_status"):
+        if event["status"] == "ReadyRole" and event["deployment"] == "contoso-web-prod":
+            ready[event["instance"]] = event["time"]
+    first_send = min(e["time"] for e in emulator.accepted())
+    for name in ALL:
+        asked = [at for at, path in endpoint.asked if path == "/" + name]
+        assert len(asked) == 2, (name, endpoint.asked)
+        assert asked[0] < first_send, "checked before anything was sent"
+        assert asked[1] >= ready[name], "checked once its instance was ReadyRole again"
+    assert "host contoso-web.production.WebRole1_IN_0: health gate: %s/WebRole1_IN_0 answered 200" % endpoint.url \
+        in proc.output
+
+
+def test_an_instances_own_health_url_failing_after_its_batch_stops_the_roll(emulator, tmp_path):
+    endpoint = HealthEndpoint(emulator)
+    try:
+        for name in ALL:
+            endpoint.answers["/" + name] = 200
+        endpoint.answers["/WebRole1_IN_1"] = [200, 503]  # healthy before the roll, not after its reimage
+        proc = run_playbook(emulator, _instance_health_play(tmp_path, endpoint, rolling_reimage_health_timeout=3),
+                            tmp_path, inventory=inventory(tmp_path))
+    finally:
+        endpoint.close()
+    assert proc.returncode != 0, proc.output
+    sent = {e["path"].rsplit("/", 1)[-1] for e in emulator.accepted()}
+    assert sent == {"WebRole1_IN_0", "WorkerRole1_IN_0", "WebRole1_IN_1", "WorkerRole1_IN_1"}, "upgrade domain 2 never"
+    assert re.search(r"fatal: \[contoso-web.production.WebRole1_IN_1\]: FAILED!.*stopped after its batch: host "
+                     r"contoso-web.production.WebRole1_IN_1: health gate: \S+/WebRole1_IN_1 answered 503", proc.output)

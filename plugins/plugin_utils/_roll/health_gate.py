@@ -1,12 +1,14 @@
 # -*- coding: utf-8 -*-
 # Copyright: contributors to azure_classic.cloud_services
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The rolling roll's health gate (controller only): after each round a URL of the user's must answer with an
-accepted status before the next round starts. The URL may carry a user and password for the check itself;
-they are used, and never shown."""
+"""The rolling roll's health gate (controller only): before anything is sent, and after each round, a URL of the
+user's must answer with an accepted status; so must each instance's own URL (templated per host) before the roll and
+once its batch is ReadyRole. A URL may carry a user and password for the check itself; they are used, and never
+shown."""
 
 from __future__ import annotations
 
+import concurrent.futures
 import http.client
 import threading
 import time
@@ -21,6 +23,13 @@ from ansible_collections.azure_classic.cloud_services.plugins.module_utils._wait
 # A failing health URL is asked again every 2 seconds: it is the user's own service, and a round waits on it.
 INTERVAL = 2.0
 REQUEST_TIMEOUT = 10
+# Before anything is sent, a health URL has this long (at most its health_timeout) to answer as accepted: a service
+# already unhealthy stops the roll before it takes an upgrade domain down.
+BEFORE_ROLL_TIMEOUT = 30
+# Instances' URLs checked at once before the roll.
+PARALLEL_CHECKS = 16
+# At most this many unhealthy instances are named in a refusal.
+SHOW_UNHEALTHY = 10
 
 
 def check_url(url):
@@ -78,3 +87,55 @@ def wait_healthy(url, statuses, timeout, validate_certs=True, ca_path=None, slee
     if accepted(answer):
         return True, "health gate: %s answered %d" % (shown, answer[0])
     return False, "health gate: %s %s within %ss" % (shown, answer[1], timeout)
+
+
+class HealthGate:
+    """The roll's health checks, from the task's arguments: ``url`` (the roll's own, after each round) and
+    ``instance_urls`` ({host: URL}, each instance's, after its batch is ReadyRole); both before anything is sent."""
+
+    def __init__(self, url=None, instance_urls=None, statuses=(200,), timeout=300, validate_certs=True, ca_path=None,
+                 say=None):
+        self.url = check_url(url) if url else None
+        self.instance_urls = {host: check_url(value) for host, value in (instance_urls or {}).items() if value}
+        self.statuses = statuses
+        self.timeout = timeout
+        self.validate_certs = validate_certs
+        self.ca_path = ca_path
+        self.say = say
+
+    def __bool__(self):
+        return bool(self.url or self.instance_urls)
+
+    def _wait(self, url, timeout, say=None):
+        return wait_healthy(url, self.statuses, timeout, validate_certs=self.validate_certs, ca_path=self.ca_path,
+                            say=say)
+
+    def before_roll(self, hosts):
+        """What is unhealthy before anything is sent (the roll's URL, and the URLs of ``hosts``), as sentences; an
+        empty list when all answered as accepted."""
+        timeout = min(self.timeout, BEFORE_ROLL_TIMEOUT)
+        checks = ([(None, self.url)] if self.url else []) + [
+            (host, self.instance_urls[host]) for host in hosts if host in self.instance_urls]
+        if not checks:
+            return []
+        if self.say:
+            self.say("health gate: checking %d URL(s) before anything is sent" % len(checks))
+        with concurrent.futures.ThreadPoolExecutor(max_workers=min(PARALLEL_CHECKS, len(checks))) as pool:
+            answers = list(pool.map(lambda check: (check[0], self._wait(check[1], timeout)), checks))
+        unhealthy = ["%s%s" % ("host %s: " % host if host else "", sentence)
+                     for host, (healthy, sentence) in answers if not healthy]
+        if len(unhealthy) > SHOW_UNHEALTHY:
+            unhealthy[SHOW_UNHEALTHY:] = ["... and %d more" % (len(unhealthy) - SHOW_UNHEALTHY)]
+        return unhealthy
+
+    def after_round(self):
+        """(healthy, sentence) of the roll's own URL after a round."""
+        return self._wait(self.url, self.timeout, self.say)
+
+    def for_instance(self, host, say=None):
+        """(healthy, sentence) of ``host``'s own URL, once its instance is ReadyRole; None when it has none."""
+        url = self.instance_urls.get(host)
+        if not url:
+            return None
+        healthy, sentence = self._wait(url, self.timeout, say)
+        return healthy, "host %s: %s" % (host, sentence)

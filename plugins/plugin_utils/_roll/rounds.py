@@ -16,8 +16,9 @@ from ansible_collections.azure_classic.cloud_services.plugins.plugin_utils._roll
 POLL_GROWTH = 0.05
 
 
-def run_round(client_factory, state, state_file, index, say):
-    """Run batch ``index`` of every deployment that is not stopped, deployments in parallel."""
+def run_round(client_factory, state, state_file, index, say, health=None):
+    """Run batch ``index`` of every deployment that is not stopped, deployments in parallel. ``health``: a
+    HealthGate whose instance URLs each batch checks once ReadyRole."""
     options = state["options"]
     runners = [dep_key for dep_key, dep in sorted(state["deployments"].items())
                if not dep["stopped"] and index < len(dep["batches"])]
@@ -29,7 +30,7 @@ def run_round(client_factory, state, state_file, index, say):
     def work(dep_key):
         client = client_factory(fair_poll_interval(options, len(runners)))
         try:
-            DeploymentRunner(client, state, state_file, dep_key, options, say).run_batch(index, roll_started)
+            DeploymentRunner(client, state, state_file, dep_key, options, say, health).run_batch(index, roll_started)
         finally:
             client.close()
 
@@ -37,11 +38,11 @@ def run_round(client_factory, state, state_file, index, say):
     return len(runners)
 
 
-def run_all_rounds(client_factory, state, state_file, say):
+def run_all_rounds(client_factory, state, state_file, say, health=None):
     """Run every batch of every deployment with no barrier between rounds: each deployment goes on to its next
     batch as soon as its own is ReadyRole, instead of waiting for the slowest deployment of the round. Only
-    for rolls with nothing to run between rounds (no health gate); the availability bound is per deployment,
-    so it holds the same. Returns how many deployments rolled."""
+    for rolls with nothing to run between rounds (no health URL of the roll's own; each instance's is checked by its
+    batch); the availability bound is per deployment, so it holds the same. Returns how many deployments rolled."""
     options = state["options"]
     runners = [dep_key for dep_key, dep in sorted(state["deployments"].items()) if not dep["stopped"] and dep["batches"]]
     if not runners:
@@ -51,7 +52,7 @@ def run_all_rounds(client_factory, state, state_file, say):
     def work(dep_key):
         client = client_factory(fair_poll_interval(options, len(runners)))
         try:
-            runner = DeploymentRunner(client, state, state_file, dep_key, options, say)
+            runner = DeploymentRunner(client, state, state_file, dep_key, options, say, health)
             for index in range(len(state["deployments"][dep_key]["batches"])):
                 if state["deployments"][dep_key]["stopped"]:
                     break

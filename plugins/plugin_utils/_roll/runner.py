@@ -54,7 +54,9 @@ class BatchHeld(AzureClassicError):
 
 
 class DeploymentRunner:
-    def __init__(self, client, state, state_file, dep_key, options, say):
+    """``health``: a HealthGate whose instance URLs are checked once a batch is ReadyRole (None: no such check)."""
+
+    def __init__(self, client, state, state_file, dep_key, options, say, health=None):
         self.client = client
         self.state = state
         self.state_file = state_file
@@ -67,6 +69,7 @@ class DeploymentRunner:
         self._recent = {}  # the latest operation of any kind per instance, from the last history read
         self._polls = 0  # polls spent waiting for other upgrade domains
         self._last_look = (0.0, None)  # (client clock, role instances) of the last read of the deployment
+        self.health = health
 
     def _save(self):
         if self.state_file is not None:
@@ -361,13 +364,31 @@ class DeploymentRunner:
             self._stop("%s is not ReadyRole after its failed %s; rolling on would take a second upgrade domain "
                        "down" % (inst["instance"], self.words["verb"]))
 
+    def _check_health(self, instances):
+        """Each instance's own health URL, once it is ReadyRole: one that does not answer as accepted stops the whole
+        roll (the next batches of every deployment), as the roll's health gate does after a round."""
+        for inst in instances:
+            checked = self.health.for_instance(inst["host"], say=lambda line: self.say("[%s] %s" % (self.dep_key, line)))
+            if checked is None:
+                continue
+            healthy, sentence = checked
+            if healthy:
+                self.say("[%s] %s" % (self.dep_key, sentence))
+                continue
+            inst["after_round_failure"] = sentence
+            self.state["halted"] = self.state.get("halted") or "health check failed: " + sentence
+            self._stop(self.state["halted"])
+
     def run_batch(self, index, roll_started):
         batch = self.dep["batches"][index]
         instances = [self.state["instances"][instance_key(self.dep_key, n)] for n in batch["instances"]]
         started = now()
+        if self.state.get("halted"):  # an instance's health check failed in another deployment: the roll stops
+            self._stop(self.state["halted"])
         # What the deployment and its history say now decides, not only the plan: another job, a reboot from
         # elsewhere or a stuck instance may have changed them since. The history is read again after a wait.
-        self._adopt_from_history(instances)
+        if not self.dep["stopped"]:
+            self._adopt_from_history(instances)
         if not self.dep["stopped"]:
             self._clear_to_send(instances, batch["upgrade_domain"], reuse_look=True)
         if self.dep["stopped"]:
@@ -393,6 +414,8 @@ class DeploymentRunner:
         failed = [i for i in instances if i["outcome"] == "failed"]
         if recovering or (failed and not self.dep["stopped"]):
             self.wait_ready(recovering, [] if self.dep["stopped"] else failed)
+        if self.health:
+            self._check_health([i for i in recovering if i["outcome"] == "done"])
         self._save()
         done = sum(1 for i in instances if i["outcome"] == "done")
         failed = sum(1 for i in instances if i["outcome"] == "failed")
