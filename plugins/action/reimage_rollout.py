@@ -7,6 +7,7 @@ runs here, none on the instances; so does writing the roll's HTML report."""
 from __future__ import annotations
 
 import calendar
+import os
 import threading
 import time
 
@@ -28,6 +29,7 @@ from ansible_collections.azure_classic.cloud_services.plugins.plugin_utils._roll
 from ansible_collections.azure_classic.cloud_services.plugins.plugin_utils._roll import kinds as roll_kinds
 from ansible_collections.azure_classic.cloud_services.plugins.plugin_utils._roll import outcome as roll_outcome
 from ansible_collections.azure_classic.cloud_services.plugins.plugin_utils._roll import plan as roll_plan
+from ansible_collections.azure_classic.cloud_services.plugins.plugin_utils._roll import records as roll_records
 from ansible_collections.azure_classic.cloud_services.plugins.plugin_utils._roll import report as roll_report
 from ansible_collections.azure_classic.cloud_services.plugins.plugin_utils._roll import rounds as roll_rounds
 from ansible_collections.azure_classic.cloud_services.plugins.plugin_utils._roll import state as roll_state
@@ -215,7 +217,11 @@ class ActionModule(ActionBase):
     def _finish(self, args, task_vars, state, state_file):
         summary = roll_outcome.summarize(state, state_file)
         hosts = summary.pop("hosts")
-        summary["report_path"] = self._write_report(args, state, state_file, summary)
+        summary.update(run_id=state.get("run_id"), roll_id=state.get("roll_id"), run=state.get("run") or {},
+                       run_started=roll_state.iso(state.get("started")), finished=roll_state.iso(state.get("finished")))
+        if summary["status"] != "complete":
+            summary["to_continue"] = roll_records.how_to_continue(state)
+        self._write_record(args, state, state_file, summary)
         self._say(roll_outcome.format_table(summary))
         # Failures of hosts outside the play (rolling_reimage_hosts) have no host of their own to show them.
         in_play = set(task_vars.get("ansible_play_hosts_all") or task_vars.get("ansible_play_batch") or ())
@@ -246,14 +252,26 @@ class ActionModule(ActionBase):
         return self._finish(args, task_vars, state, state_file)
 
     @staticmethod
-    def _write_report(args, state, state_file, summary):
-        """The roll's HTML report; a report that cannot be written is a warning, never a lost summary."""
-        path = args.get("report_path") or roll_state.default_report_path(state_file.path)
-        try:
-            return roll_report.write(state, path, summary)
-        except OSError as exc:
-            display.warning("the roll's HTML report could not be written to %s: %s" % (path, exc.strerror or exc))
-            return None
+    def _write_record(args, state, state_file, summary):
+        """This run's own record: its HTML report and JSON summary (in rolling_reimage_report_dir, named after the run,
+        never overwriting another run's), the index of runs beside them, and a copy of the report at
+        rolling_reimage_report_path when set. One that cannot be written is a warning, never a lost summary."""
+        html_path, summary_path = roll_records.record_paths(state, state_file.path, args.get("report_dir"))
+        summary.update(report_path=None, summary_path=None)
+        writes = [("report_path", "rolling_reimage_report_dir", html_path,
+                   lambda path, setting: roll_report.write(state, path, summary, setting))]
+        if args.get("report_path"):
+            writes.append(("report_path", "rolling_reimage_report_path", args["report_path"],
+                           lambda path, setting: roll_report.write(state, path, summary, setting)))
+        writes += [("summary_path", "rolling_reimage_report_dir", summary_path,
+                    lambda path, setting: roll_records.write_summary(path, summary, setting)),
+                   ("index_path", "rolling_reimage_report_dir", os.path.dirname(html_path), roll_records.write_index)]
+        for key, setting, path, write in writes:
+            try:
+                summary[key] = write(path, setting)
+            except OSError as exc:
+                display.warning("the roll's %s could not be written to %s: %s" % (
+                    "HTML report" if key == "report_path" else "record", path, exc.strerror or exc))
 
     def _refusable_plan(self, args, task_vars, check_mode):
         """The plan, or why the roll cannot start. A refusal is a result, not a failure: a failed run-once task
@@ -271,6 +289,7 @@ class ActionModule(ActionBase):
     def _plan(self, args, task_vars, check_mode):
         targets = self._targets(args, task_vars)
         options = self._options(args, targets)
+        options.update(run_id=roll_records.new_run_id(), run=roll_records.run_settings(args, task_vars))
         gate = self._health(args)
         if gate:
             unhealthy = gate.before_roll([target["host"] for target in targets])
@@ -290,7 +309,7 @@ class ActionModule(ActionBase):
         result = {"changed": False, "operation": state["kind"], "rounds": state["rounds"],
                   "state_path": state.get("state_path") or getattr(state_file, "path", None),
                   # What the finish step needs to rebuild every host's outcome if the state file is lost.
-                  "roll": {k: state.get(k) for k in ("roll_id", "started", "window_start", "counts_since",
+                  "roll": {k: state.get(k) for k in ("roll_id", "run_id", "started", "window_start", "counts_since",
                                                      "service_started")},
                   "resumed": state["resumed"], "instances": len(state["instances"]), "hosts": hosts}
         if check_mode and self._task.diff:

@@ -22,6 +22,7 @@ ROLLOUT_ARGUMENT_SPEC = dict(
     state_path=dict(type="path"),
     operation=dict(type="str", default="reimage", choices=["reimage", "reboot", "rebuild"]),
     report_path=dict(type="path"),
+    report_dir=dict(type="path"),
     fresh=dict(type="bool", default=False),
     batch_size=dict(type="int", default=0),
     max_failures=dict(type="int", default=0),
@@ -30,7 +31,7 @@ ROLLOUT_ARGUMENT_SPEC = dict(
     ready_timeout=dict(type="int", default=1800),
     availability_timeout=dict(type="int", default=1800),
     roll=dict(type="dict", options=dict(
-        roll_id=dict(type="str"), started=dict(type="float"), window_start=dict(type="float"),
+        roll_id=dict(type="str"), run_id=dict(type="str"), started=dict(type="float"), window_start=dict(type="float"),
         counts_since=dict(type="float"), service_started=dict(type="float"))),
     max_parallel=dict(type="int", default=0),
     max_requests_per_second=dict(type="int", default=DEFAULT_MAX_RPS),

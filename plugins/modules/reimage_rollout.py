@@ -80,12 +80,20 @@ options:
     type: str
     choices: [reimage, reboot, rebuild]
     default: reimage
+  report_dir:
+    description:
+      - With O(step=finish), the folder of each run's own record (mode 0600 files, the folder created 0700): its
+        HTML report and its JSON summary, named after the state file and the run's id so that no run overwrites
+        another's, and C(index.html), listing every run whose summary lies there, newest first.
+      - The report is self-contained (inline CSS and SVG, no script, nothing fetched) and drawn from the roll's state
+        alone.
+      - By default the state file's folder.
+      - A record that cannot be written is a warning; the summary is returned all the same.
+    type: path
   report_path:
     description:
-      - With O(step=finish), where the roll's HTML report is written (mode 0600, the folder created 0700). It is
-        self-contained (inline CSS and SVG, no script, nothing fetched) and drawn from the roll's state alone.
-      - By default beside the state file, with its name and C(.html).
-      - A report that cannot be written is a warning; the summary is returned all the same.
+      - With O(step=finish), a fixed path that also gets this run's HTML report (a CI artifact, say); unlike the
+        record in O(report_dir), the next run overwrites it.
     type: path
   state_path:
     description:
@@ -141,8 +149,11 @@ options:
       roll_id:
         description: The roll's id.
         type: str
+      run_id:
+        description: This run's id.
+        type: str
       started:
-        description: When the roll started, on the controller's clock (epoch seconds).
+        description: When this run started, on the controller's clock (epoch seconds).
         type: float
       window_start:
         description: From when the service's history counts for the roll, on the service's clock (epoch seconds).
@@ -323,11 +334,32 @@ summary:
       description: The state file.
       type: str
     report_path:
-      description: The HTML report written, or null when it could not be written (a warning says why).
+      description: The HTML report written (O(report_path) when given), or null when it could not be written (a
+        warning says why).
+      type: str
+    summary_path:
+      description: The JSON summary of this run, beside its report in O(report_dir).
+      type: str
+    index_path:
+      description: The index page of the runs in O(report_dir).
       type: str
     elapsed:
-      description: Seconds from the plan to the summary.
+      description: Seconds from this run's plan to its summary.
       type: float
+    run_id:
+      description: This run's id (its UTC start and 4 random hex digits).
+      type: str
+    roll_id:
+      description: The roll's id, the same for every run of the same roll.
+      type: str
+    run:
+      description: This run's settings, and where and by whom it ran (controller, user, AWX job id when there is
+        one); no secret.
+      type: dict
+    to_continue:
+      description: When the roll did not complete, the exact way to continue it (the same command with
+        C(rolling_reimage_since), or in AWX a relaunch).
+      type: str
 """
 
 from ansible.module_utils.basic import AnsibleModule

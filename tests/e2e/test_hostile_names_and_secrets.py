@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from tests.e2e.test_proxy import ConnectProxy
+from tests.e2e.test_rolling_role import report_path_in
 from tests.helpers import ROOT, HealthEndpoint, bin_path, run_adhoc, run_playbook
 
 INFO = {"cloud_service": "contoso-web", "deployment_slot": "production"}
@@ -165,7 +166,7 @@ def test_a_proxy_password_never_reaches_the_rolls_state_file_or_report(emulator,
     shown = "proxy http://127.0.0.1:%d refused" % proxy.port
     assert proc.returncode != 0 and shown in proc.output, proc.output
     state = (tmp_path / "roll.json").read_text()
-    report = (tmp_path / "roll.html").read_text()
+    report = report_path_in(proc.output).read_text()
     assert shown in state and shown in report
     for text in (proc.output, state, report):
         assert SECRET not in text and "alice" not in text
@@ -192,7 +193,7 @@ def test_a_control_character_in_a_failed_operation_is_escaped_in_the_table_state
     proc = run_playbook(emulator, play, tmp_path, inventory=inventory)
     assert proc.returncode != 0, proc.output
     state = (tmp_path / "roll.json").read_text(encoding="utf-8")
-    report = (tmp_path / "roll.html").read_text(encoding="utf-8")
+    report = report_path_in(proc.output).read_text(encoding="utf-8")
     table = proc.output.split("Summarize the roll", 1)[1]
     for text in (table, report):
         assert "Deny \\u202etxt.exe" in text and "\u202e" not in text

@@ -1,7 +1,9 @@
 """What the operator sees (issue 27): a wait is never silent, the plan says what counts as done, a state file the
 service does not back is not trusted. Real ansible-playbook runs against the emulator, judged from its event log and
 from the output as it arrives."""
+import json
 import re
+import shlex
 import subprocess
 import time
 
@@ -9,7 +11,7 @@ import pytest
 import yaml
 
 from tests.helpers import HealthEndpoint, bin_path, run_adhoc, run_playbook
-from tests.e2e.test_rolling_role import inventory, play, reimaged
+from tests.e2e.test_rolling_role import inventory, play, reimaged, report_of, report_path_in
 
 ALL = ["%s_IN_%d" % (role, k) for role in ("WebRole1", "WorkerRole1") for k in range(3)]
 
@@ -178,3 +180,51 @@ def test_an_instances_own_health_url_failing_after_its_batch_stops_the_roll(emul
     assert sent == {"WebRole1_IN_0", "WorkerRole1_IN_0", "WebRole1_IN_1", "WorkerRole1_IN_1"}, "upgrade domain 2 never"
     assert re.search(r"fatal: \[contoso-web.production.WebRole1_IN_1\]: FAILED!.*stopped after its batch: host "
                      r"contoso-web.production.WebRole1_IN_1: health gate: \S+/WebRole1_IN_1 answered 503", proc.output)
+
+
+def test_each_run_has_its_own_record_and_elapsed_time_and_an_index_lists_them(emulator, tmp_path):
+    inv = inventory(tmp_path, instances=("WebRole1_IN_0", "WorkerRole1_IN_1"))
+    first = run_playbook(emulator, play(tmp_path), tmp_path, inventory=inv)
+    assert first.returncode == 0, first.output
+    time.sleep(2)
+    started = time.monotonic()
+    second = run_playbook(emulator, play(tmp_path, rolling_reimage_fresh=True), tmp_path, inventory=inv,
+                          env={"ANSIBLE_SHOW_CUSTOM_STATS": "1"})
+    wall = time.monotonic() - started
+    assert second.returncode == 0, second.output
+    assert len(emulator.accepted()) == 4, "a fresh roll of the same instances"
+    # The second run's times are its own, not the roll's first run's.
+    elapsed = [float(x) for x in re.findall(r"roll elapsed ([\d.]+)s", second.output)]
+    total = float(re.search(r"rolling reimage complete in ([\d.]+)s", second.output).group(1))
+    assert elapsed and max(elapsed + [total]) <= wall, (elapsed, total, wall)
+    reports = [report_path_in(run.output) for run in (first, second)]
+    assert reports[0] != reports[1] and all(r.exists() and r.parent == tmp_path for r in reports), reports
+    summaries = [json.loads(r.with_name(r.name[:-len(".html")] + ".summary.json").read_text()) for r in reports]
+    assert summaries[0]["run_id"] != summaries[1]["run_id"] and summaries[0]["roll_id"] == summaries[1]["roll_id"]
+    assert summaries[1]["elapsed"] <= wall and summaries[1]["run"]["operation"] == "reimage"
+    assert summaries[1]["run"]["fresh"] is True and summaries[1]["run"]["user"] and summaries[1]["run"]["controller"]
+    assert '"elapsed": %s' % summaries[1]["elapsed"] in second.output.replace("'", '"'), "set_stats says the same"
+    index = (tmp_path / "index.html").read_text()
+    assert index.index(reports[1].name) < index.index(reports[0].name), "newest first"
+    visible = report_of(reports[1], [("contoso-web-prod", "WebRole1_IN_0"), ("contoso-web-prod", "WorkerRole1_IN_1")])
+    assert summaries[1]["run_id"] in visible and "fresh" in visible
+
+
+def test_a_stopped_run_says_exactly_how_to_continue_and_that_command_finishes_it(emulator, tmp_path):
+    emulator.fault(method="POST", path="WebRole1_IN_1", action={"fail_operation": {"code": "InternalError",
+                                                                                   "message": "boom"}}, times=1)
+    inv = inventory(tmp_path)
+    first = run_playbook(emulator, play(tmp_path), tmp_path, inventory=inv)
+    assert first.returncode != 0
+    command = re.search(r"^to continue this roll: (.*) \(plus this run's own -e variables, not shown\)$", first.output,
+                        re.M).group(1)
+    assert "ansible-playbook" in command and "-e rolling_reimage_since=20" in command, command
+    assert "to continue" in report_of(report_path_in(first.output), [("contoso-web-prod", "WebRole1_IN_1")])
+    args = shlex.split(command)
+    proc = subprocess.run([bin_path(args[0])] + args[1:], env=emulator.env(), capture_output=True, text=True,
+                          timeout=300, stdin=subprocess.DEVNULL, check=False, cwd=str(tmp_path))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    counts = {}
+    for (_where, name), n in reimaged(emulator).items():
+        counts[name] = counts.get(name, 0) + n
+    assert counts == {name: 2 if name == "WebRole1_IN_1" else 1 for name in ALL}, "its failed reimage, then one"

@@ -3,6 +3,7 @@ import collections
 import json
 import os
 import pathlib
+import re
 import signal
 import subprocess
 import sys
@@ -612,6 +613,13 @@ def per_instance(events):
     return counts
 
 
+def report_path_in(output):
+    """The report the roll's summary names (``report: <path>``)."""
+    found = re.findall(r"^report: (\S+)$", output, re.M)
+    assert found, "no report named in the output"
+    return pathlib.Path(found[-1])
+
+
 def report_of(path, instances):
     """The report at ``path``: owner-only, valid self-contained HTML with a row for every (deployment, instance)
     of ``instances``; returns its visible text."""
@@ -632,7 +640,7 @@ def test_rolling_reboot_sends_only_reboots_one_per_instance_one_upgrade_domain_a
                         extra=("--check", "--diff"))
     assert proc.returncode == 0, proc.output
     assert emulator.requests_made("POST") == [] and "rolling reboot (check mode: nothing is sent)" in proc.output
-    assert "rebooted in round 3" in proc.output and not (tmp_path / "roll.html").exists()
+    assert "rebooted in round 3" in proc.output and not list(tmp_path.glob("*.html"))
 
     proc = run_playbook(emulator, play(tmp_path, rolling_reimage_operation="reboot"), tmp_path, inventory=inv,
                         env={"ANSIBLE_SHOW_CUSTOM_STATS": "1"})
@@ -652,8 +660,8 @@ def test_rolling_reboot_sends_only_reboots_one_per_instance_one_upgrade_domain_a
     stats = recap(proc.output)
     assert sorted(stats) == hosts_of(inv) and all(s["changed"] == 1 and not s["failed"] for s in stats.values())
 
-    report = tmp_path / "roll.html"  # beside the state file by default
-    assert "report: %s" % report in proc.output
+    report = report_path_in(proc.output)  # beside the state file by default, named after it and the run
+    assert report.parent == tmp_path and re.fullmatch(r"roll-\d{8}T\d{6}Z-[0-9a-f]{4}\.html", report.name)
     assert '"report_path": "%s"' % report in proc.output.replace("'", '"'), "published with set_stats"
     visible = report_of(report, [(d, "%s_IN_%d" % (r, k)) for d in DEPLOYMENTS.values()
                                  for r in ("WebRole1", "WorkerRole1") for k in range(3)])

@@ -124,6 +124,8 @@ def format_table(summary):
                    "-e rolling_reimage_since=%s" % (w["verb"], summary["new_roll_since"]))
     if summary.get("rebuilt"):
         out.append("the roll's state file was gone: these outcomes are rebuilt from the service's operation history")
+    if summary.get("to_continue"):
+        out.append("to continue this roll: %s" % summary["to_continue"])
     if summary.get("report_path"):
         out.append("report: %s" % summary["report_path"])
     return "\n".join(out)

@@ -158,7 +158,7 @@ class _Planner:
                 inst["error"] = {"code": "InProgress", "message": "its %s, %s, was still running" % (
                     self.words["verb"], describe_operation(op)), "request_id": op["request_id"]}
         return {"version": STATE_VERSION, "roll_id": self.options["roll_id"], "kind": self.kind, "status": "running",
-                "started": roll.get("started") or now(), "resumed": False, "rebuilt": True,
+                "started": roll.get("started") or now(), "run_id": roll.get("run_id"), "resumed": False, "rebuilt": True,
                 "window_start": roll["window_start"], "counts_since": roll.get("counts_since"),
                 "deployments": deployments, "instances": instances, "hosts": hosts, "options": {},
                 "rounds": 0, "last_round": None, "problems": list(self.problems)}
@@ -193,8 +193,12 @@ class _Planner:
             self._settle(deployments, instances, own_in_flight)
         self._batch(deployments, instances)
 
+        started = now()
         state = {"version": STATE_VERSION, "roll_id": options["roll_id"], "kind": self.kind, "status": "running",
-                 "started": (previous or {}).get("started") or now(), "resumed": any(
+                 # This run's own id, start and settings; the roll's first run started at roll_started.
+                 "run_id": options.get("run_id"), "run": options.get("run") or {}, "started": started,
+                 "roll_started": (previous or {}).get("roll_started") or (previous or {}).get("started") or started,
+                 "resumed": any(
                      i["resumed"] for i in instances.values()) or bool(own_in_flight),
                  # On the service's clock: from when an operation of the roll's kind on a target, by anyone, counts
                  # as done for this roll (a fresh roll counts from now).

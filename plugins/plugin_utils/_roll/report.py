@@ -11,10 +11,7 @@ instance. Every value that came from the service or the inventory is escaped. Ru
 
 from __future__ import annotations
 
-import errno
 import html
-import os
-import tempfile
 import time
 
 from ansible_collections.azure_classic.cloud_services.plugins.module_utils._errors import shown
@@ -177,6 +174,21 @@ def _svg(dep_key, lanes, dep_bars, t0, span, verb):
                 CHART_WIDTH, y + 6, CHART_WIDTH, y + 6, _e(dep_key), "".join(axis), "".join(body)))
 
 
+def _settings(run):
+    """The run's settings as facts: how it was asked for, where and by whom it ran (no secret is ever among them)."""
+    facts = [("settings", ", ".join("%s %s" % (k, run[k]) for k in (
+        "since", "fresh", "batch_size", "max_failures", "health_url", "instance_health_urls") if run.get(k) not in (
+            None, "", 0, False)) or "defaults")]
+    where = ", ".join(x for x in (
+        "controller %s" % run["controller"] if run.get("controller") else "", "user %s" % run["user"] if run.get("user")
+        else "", "AWX job %s" % run["awx_job_id"] if run.get("awx_job_id") else "") if x)
+    if where:
+        facts.append(("ran on", where))
+    if run.get("command"):
+        facts.append(("command", run["command"]))
+    return facts
+
+
 def render(state, summary=None):
     """The report as one HTML document (a str)."""
     kind = state.get("kind") or DEFAULT_KIND
@@ -209,9 +221,17 @@ def render(state, summary=None):
             counts["done"], w["done"], counts["failed"], counts["untouched"], counts["skipped"])),
         ("makespan", "%s (first request to last ReadyRole or failure)" % _duration(makespan)),
         ("most upgrade domains down at once", "%d (per deployment, from the bars below)" % most_uds),
-        ("roll started", _iso(state.get("started"))),
-        ("roll finished", _iso(state.get("finished"))),
+        ("run", state.get("run_id")),
+        ("run started", _iso(state.get("started"))),
+        ("run finished", _iso(state.get("finished"))),
+        ("roll first started", _iso(state.get("roll_started"))),
     ]
+    facts += _settings(state.get("run") or {})
+    stopped = ["%s: %s" % (k, d.get("stop_reason")) for k, d in sorted(state["deployments"].items()) if d.get("stopped")]
+    if stopped:
+        facts.append(("stopped because", "; ".join(stopped)))
+    if summary and summary.get("to_continue"):
+        facts.append(("to continue", summary["to_continue"]))
     if summary and summary.get("state_path"):
         facts.append(("state file", summary["state_path"]))
     out += ["<dt>%s</dt><dd>%s</dd>" % (_e(k), _e(v)) for k, v in facts]
@@ -259,25 +279,7 @@ def render(state, summary=None):
     return "\n".join(out)
 
 
-def write(state, path, summary=None):
+def write(state, path, summary=None, setting="rolling_reimage_report_dir"):
     """Write the report to ``path`` atomically, readable by the owner only (0600); returns the path. A folder
-    another user owns or may write to is refused (OSError), as the state file's is: whoever controls the folder
-    could swap the report."""
-    path = os.path.abspath(path)
-    directory = os.path.dirname(path)
-    os.makedirs(directory, mode=0o700, exist_ok=True)
-    problem = private_files.owner_and_mode_problem(os.stat(directory), "its folder %s" % directory)
-    if problem:
-        raise OSError(errno.EPERM, "%s; it is not written (fix the folder, or point rolling_reimage_report_path "
-                                   "elsewhere)" % problem)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".roll-", suffix=".html")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(render(state, summary))
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-    return path
+    another user owns or may write to is refused (OSError), as the state file's is."""
+    return private_files.write_privately(path, render(state, summary), setting)

@@ -1,6 +1,7 @@
 """The reimage_rollout action's own contract: each step's result, the strategy check, plan refusals (nothing built,
 nothing sent), rolling_reimage_connection checking, check mode. The engine and the client are stubs here; the
 end-to-end suite (tests/e2e) runs a real roll against the emulator."""
+import re
 from types import SimpleNamespace
 from unittest import mock
 
@@ -250,6 +251,7 @@ def test_finish_without_a_state_file_rebuilds_the_outcomes_from_the_service(tmp_
     result = run_step({"step": "finish", "state_path": str(tmp_path / "roll.json"), "roll": roll,
                        "report_path": str(tmp_path / "r.html")})
     (_client, targets, options, given_roll, _say), _kwargs = rebuild.calls[0]
+    given_roll = {k: v for k, v in given_roll.items() if v is not None}
     assert [t["host"] for t in targets] == ["web0", "web1"] and given_roll == roll and options["operation"] == "reimage"
     assert result["hosts"] == {"web0": {"outcome": "reimaged"}} and engine.client.closed == 1
 
@@ -330,7 +332,8 @@ def test_finish_lists_failures_of_hosts_outside_the_play(tmp_path, monkeypatch, 
     assert result["changed"] is False and "failed" not in result
     # A report that cannot be written is a warning and a null path, never a lost summary.
     assert result["summary"]["report_path"] is None
-    assert writer.calls[0][0][1] == str(tmp_path / "roll.html")
+    # Each run's report is its own, named after the state file and the run: the next run never overwrites it.
+    assert re.fullmatch(re.escape(str(tmp_path / "roll-")) + r"\d{8}T\d{6}Z-[0-9a-f]{4}\.html", writer.calls[0][0][1])
 
 
 # -- the plan ----------------------------------------------------------------------------------------------------------
