@@ -292,7 +292,7 @@ class ActionModule(ActionBase):
         options.update(run_id=roll_records.new_run_id(), run=roll_records.run_settings(args, task_vars))
         gate = self._health(args)
         if gate:
-            unhealthy = gate.before_roll([target["host"] for target in targets])
+            unhealthy, options["health_checks"] = gate.before_roll([target["host"] for target in targets])
             if unhealthy:
                 raise AnsibleError("the health gate fails before the roll began, so no upgrade domain is taken down: "
                                    "%s (fix the service or the URL, then run the roll again)" % "; ".join(unhealthy))
@@ -345,6 +345,8 @@ class ActionModule(ActionBase):
 
     def _health_gate(self, gate, state, state_file):
         healthy, sentence = gate.after_round()
+        state.setdefault("health_checks", []).append(health_gate.record(
+            "after round %d" % ((state.get("last_round") or 0) + 1), healthy, sentence))
         if healthy:
             self._say(sentence)
         else:

@@ -111,13 +111,13 @@ class HealthGate:
                             say=say)
 
     def before_roll(self, hosts):
-        """What is unhealthy before anything is sent (the roll's URL, and the URLs of ``hosts``), as sentences; an
-        empty list when all answered as accepted."""
+        """(what is unhealthy before anything is sent, as sentences: empty when every URL answered as accepted; every
+        check as a record, see ``record``). Checked: the roll's URL, and the URLs of ``hosts``."""
         timeout = min(self.timeout, BEFORE_ROLL_TIMEOUT)
         checks = ([(None, self.url)] if self.url else []) + [
             (host, self.instance_urls[host]) for host in hosts if host in self.instance_urls]
         if not checks:
-            return []
+            return [], []
         if self.say:
             self.say("health gate: checking %d URL(s) before anything is sent" % len(checks))
         with concurrent.futures.ThreadPoolExecutor(max_workers=min(PARALLEL_CHECKS, len(checks))) as pool:
@@ -126,7 +126,7 @@ class HealthGate:
                      for host, (healthy, sentence) in answers if not healthy]
         if len(unhealthy) > SHOW_UNHEALTHY:
             unhealthy[SHOW_UNHEALTHY:] = ["... and %d more" % (len(unhealthy) - SHOW_UNHEALTHY)]
-        return unhealthy
+        return unhealthy, [record("before the roll", healthy, sentence, host) for host, (healthy, sentence) in answers]
 
     def after_round(self):
         """(healthy, sentence) of the roll's own URL after a round."""
@@ -139,3 +139,8 @@ class HealthGate:
             return None
         healthy, sentence = self._wait(url, self.timeout, say)
         return healthy, "host %s: %s" % (host, sentence)
+
+
+def record(when, healthy, sentence, host=None):
+    """A health check as the roll's state keeps it for the report's timeline (the sentence hides credentials)."""
+    return {"at": time.time(), "when": when, "healthy": bool(healthy), "sentence": sentence, "host": host}

@@ -197,6 +197,7 @@ class _Planner:
         state = {"version": STATE_VERSION, "roll_id": options["roll_id"], "kind": self.kind, "status": "running",
                  # This run's own id, start and settings; the roll's first run started at roll_started.
                  "run_id": options.get("run_id"), "run": options.get("run") or {}, "started": started,
+                 "health_checks": list(options.get("health_checks") or ()),
                  "roll_started": (previous or {}).get("roll_started") or (previous or {}).get("started") or started,
                  "resumed": any(
                      i["resumed"] for i in instances.values()) or bool(own_in_flight),

@@ -372,6 +372,9 @@ class DeploymentRunner:
             if checked is None:
                 continue
             healthy, sentence = checked
+            self.state.setdefault("health_checks", []).append({
+                "at": now(), "when": "after its batch", "healthy": healthy, "sentence": sentence, "host": inst["host"],
+                "deployment": self.dep_key})
             if healthy:
                 self.say("[%s] %s" % (self.dep_key, sentence))
                 continue
