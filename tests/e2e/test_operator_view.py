@@ -163,6 +163,13 @@ def test_each_instances_own_health_url_is_checked_before_the_roll_and_once_its_b
         assert asked[1] >= ready[name], "checked once its instance was ReadyRole again"
     assert "host contoso-web.production.WebRole1_IN_0: health gate: %s/WebRole1_IN_0 answered 200" % endpoint.url \
         in proc.output
+    # The report marks every check on the timeline, splits each bar into operation and recovery, and weighs the
+    # makespan against the lower bound.
+    page = report_path_in(proc.output).read_text()
+    assert page.count('class="check-ok"') == 2 * 12 and 'class="check-failed"' not in page.split("</style>")[1]
+    assert page.count('class="bar-recovery"') == 6
+    visible = report_of(report_path_in(proc.output), [("contoso-web-prod", n) for n in ALL])
+    assert re.search(r"makespan / lower bound = \d\.\d\d", visible), visible
 
 
 def test_an_instances_own_health_url_failing_after_its_batch_stops_the_roll(emulator, tmp_path):

@@ -41,8 +41,11 @@ svg text{font-size:11px;font-family:inherit}
 .legend span{display:inline-block;margin-right:14px}.legend i{display:inline-block;width:12px;height:12px;
 margin-right:4px;vertical-align:-1px;border-radius:2px}.sw-done{background:#2da44e}.sw-failed{background:#cf222e}
 .sw-open{background:#bf8700}
-table{border-collapse:collapse;margin-top:8px;font-size:.9em}
-th,td{border:1px solid #d0d7de;padding:3px 8px;text-align:left;vertical-align:top}
+.bar-recovery{fill:#fff;fill-opacity:.45;pointer-events:none}
+.check-ok{stroke:#1a7f37;fill:#1a7f37;stroke-width:1.5}.check-failed{stroke:#cf222e;fill:#cf222e;stroke-width:1.5}
+.sw-check-ok{background:#1a7f37}.sw-check-failed{background:#cf222e}
+table{border-collapse:collapse;margin-top:8px;font-size:.85em;width:100%;max-width:1400px;table-layout:fixed}
+th,td{border:1px solid #d0d7de;padding:3px 6px;text-align:left;vertical-align:top;overflow-wrap:anywhere}
 th{background:#f6f8fa}td.failed{color:#cf222e}td.untouched{color:#57606a}
 .note{color:#57606a;font-size:.9em}
 """
@@ -82,12 +85,56 @@ def bars(state):
             continue
         outcome = row_outcome(inst)
         end = inst.get("end")
+        operation_end = inst.get("operation_end")
         result.append({"key": key, "deployment": inst["deployment"], "instance": inst["instance"],
-                       "upgrade_domain": inst["upgrade_domain"], "start": inst["start"],
+                       "upgrade_domain": inst["upgrade_domain"], "round": inst.get("round"), "start": inst["start"],
                        "end": end if end else max(finished, inst["start"]), "open": not end,
+                       # The operation's end splits the bar into the operation and the recovery to ReadyRole.
+                       "operation_end": operation_end if end and operation_end and inst["start"] <= operation_end <= end
+                       else None,
                        "outcome": outcome if end else "open", "request_id": inst.get("request_id"),
                        "error": (inst.get("error") or {}).get("message")})
     return sorted(result, key=lambda b: (b["deployment"], b["upgrade_domain"], b["start"], b["instance"]))
+
+
+def lower_bound(all_bars):
+    """The shortest this run's work could have taken one upgrade domain at a time, from its own bars: per deployment,
+    the sum over its batches of the batch's operation times (sent one after another: the deployment's lock) and one
+    recovery (the last operation's), the largest over deployments (they roll at once). None without bars."""
+    per_deployment = {}
+    for dep_key in {b["deployment"] for b in all_bars}:
+        batches = {}
+        for piece in all_bars:
+            if piece["deployment"] == dep_key and not piece["open"]:
+                batches.setdefault((piece["round"], piece["upgrade_domain"]), []).append(piece)
+        total = 0.0
+        for pieces in batches.values():
+            ends = [(p["operation_end"] or p["end"], p) for p in pieces]
+            total += sum(op_end - p["start"] for op_end, p in ends)
+            last_end, last = max(ends, key=lambda e: e[0])
+            total += last["end"] - last_end
+        per_deployment[dep_key] = total
+    return max(per_deployment.values()) if per_deployment else None
+
+
+def health_marks(state):
+    """The run's health checks for the timeline: when, healthy or not, what was said, and for which deployment
+    (None: the roll's own URL, shown on every deployment's timeline)."""
+    return [{"at": c["at"], "healthy": bool(c.get("healthy")), "deployment": c.get("deployment"),
+             "label": "%s: %s" % (c.get("when") or "health check", c.get("sentence") or "")}
+            for c in state.get("health_checks") or () if isinstance(c, dict) and c.get("at")]
+
+
+def _checks_svg(checks, x, top, bottom):
+    """A health check: a short tick at its moment over the lanes, green when it passed, red when it failed."""
+    out = []
+    for check in checks:
+        left = x(check["at"])
+        out.append('<g><title>%s</title><line class="check-%s" x1="%.1f" x2="%.1f" y1="%.1f" y2="%.1f"/>'
+                   '<circle class="check-%s" cx="%.1f" cy="%.1f" r="3"/></g>' % (
+                       _e(check["label"]), "ok" if check["healthy"] else "failed", left, left, top, bottom,
+                       "ok" if check["healthy"] else "failed", left, top + 3))
+    return out
 
 
 def most_down_at_once(deployment_bars):
@@ -128,8 +175,8 @@ def _rows(lane_bars):
     return rows
 
 
-def _svg(dep_key, lanes, dep_bars, t0, span, verb):
-    """One deployment's timeline: a lane per upgrade domain, a bar per instance."""
+def _svg(dep_key, lanes, dep_bars, t0, span, verb, checks=()):
+    """One deployment's timeline: a lane per upgrade domain, a bar per instance, the health checks."""
     plot = CHART_WIDTH - LABEL_WIDTH - 50  # room for the last tick label
 
     def x(when):
@@ -146,13 +193,19 @@ def _svg(dep_key, lanes, dep_bars, t0, span, verb):
             top = y + ROW_GAP + index * (BAR_HEIGHT + ROW_GAP)
             for piece in row:
                 left, width = x(piece["start"]), max(x(piece["end"]) - x(piece["start"]), 2)
-                tip = "%s: %s %s, %s to %s (%s)%s" % (
+                split = piece["operation_end"]
+                tip = "%s: %s %s, %s to %s (%s)%s%s" % (
                     piece["instance"], verb, piece["request_id"] or "(no request id)", _iso(piece["start"]),
                     "not known" if piece["open"] else _iso(piece["end"]), _duration(piece["end"] - piece["start"]),
+                    "; the operation took %s, the recovery to ReadyRole %s" % (
+                        _duration(split - piece["start"]), _duration(piece["end"] - split)) if split else "",
                     ", failed: %s" % piece["error"] if piece["error"] else "")
                 kind = piece["outcome"] if piece["outcome"] in ("done", "failed") else "open"
                 body.append('<g><title>%s</title><rect class="bar-%s" x="%.1f" y="%.1f" width="%.1f" height="%d" '
                             'rx="3"/>' % (_e(tip), _e(kind), left, top, width, BAR_HEIGHT))
+                if split and x(piece["end"]) - x(split) >= 1:
+                    body.append('<rect class="bar-recovery" x="%.1f" y="%.1f" width="%.1f" height="%d"/>' % (
+                        x(split), top, x(piece["end"]) - x(split), BAR_HEIGHT))
                 error = piece["error"] or "failed"
                 mark = " \u2715 " + (error if len(error) <= 80 else error[:77] + "...")
                 label = piece["instance"] + (mark if piece["outcome"] == "failed" else "")
@@ -169,6 +222,7 @@ def _svg(dep_key, lanes, dep_bars, t0, span, verb):
                     '<text class="tick-label" x="%.1f" y="14">+%s</text>' % (
                         x(t0 + tick), x(t0 + tick), AXIS_HEIGHT - 4, y, x(t0 + tick) + 2, _duration(tick)))
         tick += step
+    axis += _checks_svg(checks, x, AXIS_HEIGHT, y)
     return ('<svg role="img" width="%d" height="%d" viewBox="0 0 %d %d">'
             '<title>timeline of %s</title>%s%s</svg>' % (
                 CHART_WIDTH, y + 6, CHART_WIDTH, y + 6, _e(dep_key), "".join(axis), "".join(body)))
@@ -197,7 +251,11 @@ def render(state, summary=None):
     t0 = min([b["start"] for b in all_bars] or [state.get("started") or 0])
     t1 = max([b["end"] for b in all_bars] or [t0])
     makespan = t1 - t0 if all_bars else 0.0
-    span = max(makespan, 1.0)
+    checks = health_marks(state)
+    bound = lower_bound(all_bars)
+    # The timeline starts at the first request, or at a health check before it, and ends with the last of either.
+    chart_t0 = min([t0] + [c["at"] for c in checks])
+    span = max([t1 - chart_t0, 1.0] + [c["at"] - chart_t0 for c in checks])
     counts = {"done": 0, "failed": 0, "untouched": 0, "skipped": 0}
     for inst in state["instances"].values():
         counts[row_outcome(inst)] += 1
@@ -220,6 +278,9 @@ def render(state, summary=None):
         ("instances", "%d %s, %d failed, %d untouched, %d skipped (done by an earlier run)" % (
             counts["done"], w["done"], counts["failed"], counts["untouched"], counts["skipped"])),
         ("makespan", "%s (first request to last ReadyRole or failure)" % _duration(makespan)),
+        ("lower bound", "%s, one upgrade domain at a time (per deployment, each batch's operations and one recovery, "
+                        "from this run's bars); makespan / lower bound = %s" % (
+                            _duration(bound), "%.2f" % (makespan / bound) if bound else "-") if bound else "-"),
         ("most upgrade domains down at once", "%d (per deployment, from the bars below)" % most_uds),
         ("run", state.get("run_id")),
         ("run started", _iso(state.get("started"))),
@@ -236,7 +297,9 @@ def render(state, summary=None):
         facts.append(("state file", summary["state_path"]))
     out += ["<dt>%s</dt><dd>%s</dd>" % (_e(k), _e(v)) for k, v in facts]
     out.append("</dl>")
-    out.append('<p class="legend"><span><i class="sw-done"></i>%s, ReadyRole again</span><span><i class="sw-failed">'
+    out.append('<p class="legend"><span><i class="sw-done"></i>%s (the operation; lighter: its recovery), ReadyRole '
+               'again</span><span><i class="sw-check-ok"></i>health check passed</span><span><i class="sw-check-failed">'
+               '</i>health check failed</span><span><i class="sw-failed">'
                '</i>failed (with its error)</span><span><i class="sw-open"></i>end not known</span></p>'
                % _e(w["done"]))
 
@@ -250,7 +313,8 @@ def render(state, summary=None):
             '; <span class="stopped">roll stopped: %s</span>' % _e(dep.get("stop_reason")) if dep.get("stopped")
             else ""))
         if dep_bars:
-            out.append(_svg(dep_key, lanes, dep_bars, t0, span, w["verb"]))
+            out.append(_svg(dep_key, lanes, dep_bars, chart_t0, span, w["verb"],
+                            [c for c in checks if c["deployment"] in (None, dep_key)]))
         else:
             out.append('<p class="note">no %s was sent to this deployment in this run.</p>' % _e(w["verb"]))
 

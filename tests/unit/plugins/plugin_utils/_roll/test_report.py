@@ -87,3 +87,30 @@ def test_written_atomically_and_readable_by_the_owner_only(tmp_path):
     assert stat.S_IMODE(os.stat(tmp_path / "new").st_mode) == 0o700
     assert os.listdir(tmp_path / "new") == ["roll.html"], "no temporary file left behind"
     check_report(open(path, encoding="utf-8").read())
+
+
+def test_bars_split_into_operation_and_recovery_the_lower_bound_and_health_checks_are_drawn():
+    s = state()
+    prod = s["instances"]
+    prod["svc/svc-prod/web_in_0"]["operation_end"] = T0 + 4   # then recovered until T0 + 10
+    prod["svc/svc-prod/worker_in_0"]["operation_end"] = T0 + 8  # then recovered until T0 + 12
+    s["health_checks"] = [{"at": T0 - 1, "when": "before the roll", "healthy": True, "sentence": "health gate: ok"},
+                          {"at": T0 + 13, "when": "after its batch", "healthy": False, "host": "h-Web_IN_0",
+                           "deployment": "svc/svc-prod", "sentence": "health gate: https://h/x answered 503"}]
+    bars = roll_report.bars(s)
+    web = next(b for b in bars if b["instance"] == "Web_IN_0" and b["deployment"] == "svc/svc-prod")
+    assert web["operation_end"] == T0 + 4
+    # prod: batch 0 = operations 4 + 4 and the last one's recovery 4; batch 1 = 8 + 6 (no split known): 26 s.
+    # stag: 30 + 15 = 45 s; the roll's bound is the slower deployment's.
+    assert roll_report.lower_bound([b for b in bars if b["deployment"] == "svc/svc-prod"]) == 26.0
+    assert roll_report.lower_bound(bars) == 45.0
+    page = roll_report.render(s)
+    check_report(page)
+    assert page.count('class="bar-recovery"') == 2
+    assert "the operation took 4.0s, the recovery to ReadyRole 6.0s" in page
+    assert "makespan / lower bound = %.2f" % (40.0 / 45.0) in page, "under 1: stag took two domains down at once"
+    assert page.count('class="check-ok"') == 2 * 2, "the roll's own check on both timelines (line and dot)"
+    assert page.count('class="check-failed"') == 2, "the instance's check on its deployment's timeline only"
+    assert "after its batch: health gate: https://h/x answered 503" in page
+    # The table fits 1,400 px: a fixed layout no wider, and long words (request ids, errors) wrap.
+    assert "max-width:1400px;table-layout:fixed" in page and "overflow-wrap:anywhere" in page
