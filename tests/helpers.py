@@ -120,9 +120,10 @@ class EmulatorHandle:
 
 class HealthEndpoint:
     """A health URL for the rolling role's gate: HTTPS on 127.0.0.1 with the emulator's server certificate (so its
-    CA, ``ca_path``, verifies it), answering 200 on ``/`` and 404 elsewhere. ``paths`` records what was asked."""
+    CA, ``ca_path``, verifies it), answering 200 on ``/`` and 404 elsewhere. ``paths`` records what was asked. With
+    ``fail_after``, ``/`` answers 503 from its ``fail_after + 1``-th GET on (a service that turns unhealthy)."""
 
-    def __init__(self, emulator):
+    def __init__(self, emulator, fail_after=None):
         self.paths = []
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(emulator.server.manifest["server_cert_path"], emulator.server.manifest["server_key_path"])
@@ -131,7 +132,8 @@ class HealthEndpoint:
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self):  # pylint: disable=invalid-name
                 endpoint.paths.append(self.path)
-                self.send_response(200 if self.path == "/" else 404)
+                healthy = fail_after is None or endpoint.paths.count("/") <= fail_after
+                self.send_response((200 if healthy else 503) if self.path == "/" else 404)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 

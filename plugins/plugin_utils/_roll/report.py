@@ -44,6 +44,8 @@ svg text{font-size:11px;font-family:inherit}
 .legend span{display:inline-block;margin-right:14px}.legend i{display:inline-block;width:12px;height:12px;
 margin-right:4px;vertical-align:-1px;border-radius:2px}.sw-done{background:#2da44e}.sw-failed{background:#cf222e}
 .sw-open{background:#bf8700}
+.bake{fill:#0969da;fill-opacity:.12}.checkpoint{stroke:#0969da;stroke-width:2;stroke-dasharray:4 3}.cp-text{fill:#0969da}
+.sw-bake{background:#dbe9fa;border-left:2px dashed #0969da}
 table{border-collapse:collapse;margin-top:8px;font-size:.9em}
 th,td{border:1px solid #d0d7de;padding:3px 8px;text-align:left;vertical-align:top}
 th{background:#f6f8fa}td.failed{color:#cf222e}td.untouched{color:#57606a}
@@ -131,8 +133,35 @@ def _rows(lane_bars):
     return rows
 
 
-def _svg(dep_key, lanes, dep_bars, t0, span, verb):
-    """One deployment's timeline: a lane per upgrade domain, a bar per instance."""
+def checkpoint_marks(state):
+    """The roll's checkpoints on the timeline: where each bake started (the checkpoint) and ended."""
+    info = state.get("checkpoints") or {}
+    marks = []
+    for bake in info.get("bakes") or ():
+        end = bake.get("end") or max(state.get("finished") or time.time(), bake["start"])
+        marks.append({"start": bake["start"], "end": end, "outcome": bake.get("outcome"),
+                      "label": "checkpoint %d of %d" % (bake["checkpoint"], len(info.get("counts") or ()))})
+    return marks
+
+
+def _marks_svg(marks, x, top, bottom):
+    """A shaded bake span and a vertical marker at each checkpoint, over one deployment's lanes."""
+    out = []
+    for mark in marks:
+        left, right = x(mark["start"]), x(mark["end"])
+        tip = "%s: bake from %s to %s (%s)%s" % (mark["label"], _iso(mark["start"]), _iso(mark["end"]),
+                                                 _duration(mark["end"] - mark["start"]),
+                                                 ", the health gate failed" if mark["outcome"] == "unhealthy" else "")
+        out.append('<g><title>%s</title><rect class="bake" x="%.1f" y="%.1f" width="%.1f" height="%.1f"/>'
+                   '<line class="checkpoint" x1="%.1f" x2="%.1f" y1="%.1f" y2="%.1f"/>'
+                   '<text class="cp-text" x="%.1f" y="%.1f">%s</text></g>' % (
+                       _e(tip), left, top, max(right - left, 1), bottom - top, left, left, top, bottom,
+                       min(left + 3, CHART_WIDTH - 90), bottom - 4, _e(mark["label"])))
+    return out
+
+
+def _svg(dep_key, lanes, dep_bars, t0, span, verb, marks=()):
+    """One deployment's timeline: a lane per upgrade domain, a bar per instance, the checkpoints."""
     plot = CHART_WIDTH - LABEL_WIDTH - 50  # room for the last tick label
 
     def x(when):
@@ -172,6 +201,7 @@ def _svg(dep_key, lanes, dep_bars, t0, span, verb):
                     '<text class="tick-label" x="%.1f" y="14">+%s</text>' % (
                         x(t0 + tick), x(t0 + tick), AXIS_HEIGHT - 4, y, x(t0 + tick) + 2, _duration(tick)))
         tick += step
+    axis += _marks_svg(marks, x, AXIS_HEIGHT, y)
     return ('<svg role="img" width="%d" height="%d" viewBox="0 0 %d %d">'
             '<title>timeline of %s</title>%s%s</svg>' % (
                 CHART_WIDTH, y + 6, CHART_WIDTH, y + 6, _e(dep_key), "".join(axis), "".join(body)))
@@ -185,8 +215,9 @@ def render(state, summary=None):
     t0 = min([b["start"] for b in all_bars] or [state.get("started") or 0])
     t1 = max([b["end"] for b in all_bars] or [t0])
     makespan = t1 - t0 if all_bars else 0.0
-    span = max(makespan, 1.0)
-    counts = {"done": 0, "failed": 0, "untouched": 0, "skipped": 0}
+    marks = checkpoint_marks(state)
+    span = max([makespan, 1.0] + [m["end"] - t0 for m in marks])
+    counts = {"done": 0, "failed": 0, "untouched": 0, "skipped": 0, "waiting": 0}
     for inst in state["instances"].values():
         counts[row_outcome(inst)] += 1
     status = state.get("status") or "running"
@@ -205,20 +236,26 @@ def render(state, summary=None):
     facts = [
         ("operation", w["verb"]),
         ("roll", state.get("roll_id")),
-        ("instances", "%d %s, %d failed, %d untouched, %d skipped (done by an earlier run)" % (
-            counts["done"], w["done"], counts["failed"], counts["untouched"], counts["skipped"])),
+        ("instances", "%d %s, %d failed, %d untouched, %d skipped (done by an earlier run)%s" % (
+            counts["done"], w["done"], counts["failed"], counts["untouched"], counts["skipped"],
+            ", %d waiting for a later part" % counts["waiting"] if counts["waiting"] else "")),
         ("makespan", "%s (first request to last ReadyRole or failure)" % _duration(makespan)),
         ("most upgrade domains down at once", "%d (per deployment, from the bars below)" % most_uds),
         ("roll started", _iso(state.get("started"))),
         ("roll finished", _iso(state.get("finished"))),
     ]
+    if marks:
+        facts.append(("checkpoints", "; ".join("%s: baked %s%s" % (
+            m["label"], _duration(m["end"] - m["start"]), ", the health gate failed" if m["outcome"] == "unhealthy"
+            else "") for m in marks)))
     if summary and summary.get("state_path"):
         facts.append(("state file", summary["state_path"]))
     out += ["<dt>%s</dt><dd>%s</dd>" % (_e(k), _e(v)) for k, v in facts]
     out.append("</dl>")
     out.append('<p class="legend"><span><i class="sw-done"></i>%s, ReadyRole again</span><span><i class="sw-failed">'
-               '</i>failed (with its error)</span><span><i class="sw-open"></i>end not known</span></p>'
-               % _e(w["done"]))
+               '</i>failed (with its error)</span><span><i class="sw-open"></i>end not known</span>%s</p>'
+               % (_e(w["done"]), '<span><i class="sw-bake"></i>checkpoint (dashed) and its bake time (shaded)</span>'
+                  if marks else ""))
 
     for dep_key, dep in sorted(state["deployments"].items()):
         dep_bars = [b for b in all_bars if b["deployment"] == dep_key]
@@ -230,7 +267,7 @@ def render(state, summary=None):
             '; <span class="stopped">roll stopped: %s</span>' % _e(dep.get("stop_reason")) if dep.get("stopped")
             else ""))
         if dep_bars:
-            out.append(_svg(dep_key, lanes, dep_bars, t0, span, w["verb"]))
+            out.append(_svg(dep_key, lanes, dep_bars, t0, span, w["verb"], marks))
         else:
             out.append('<p class="note">no %s was sent to this deployment in this run.</p>' % _e(w["verb"]))
 
