@@ -121,10 +121,11 @@ class EmulatorHandle:
 class HealthEndpoint:
     """A health URL for the rolling role's gate: HTTPS on 127.0.0.1 with the emulator's server certificate (so its
     CA, ``ca_path``, verifies it), answering 200 on ``/`` and 404 elsewhere, or what ``answers`` says for a path: a
-    status, or a list of statuses given in turn (the last one then for ever). ``paths`` records what was asked,
+    status, or a list of statuses given in turn (the last one then for ever). With ``fail_after``, ``/`` answers 503
+    from its ``fail_after + 1``-th GET on (a service that turns unhealthy). ``paths`` records what was asked,
     ``asked`` the same with the time.time() of each."""
 
-    def __init__(self, emulator):
+    def __init__(self, emulator, fail_after=None):
         self.paths = []
         self.asked = []
         self.answers = {}
@@ -139,6 +140,8 @@ class HealthEndpoint:
                 answer = endpoint.answers.get(self.path, 200 if self.path == "/" else 404)
                 if isinstance(answer, list):
                     answer = answer.pop(0) if len(answer) > 1 else answer[0]
+                if self.path == "/" and fail_after is not None and endpoint.paths.count("/") > fail_after:
+                    answer = 503
                 self.send_response(answer)
                 self.send_header("Content-Length", "0")
                 self.end_headers()

@@ -24,6 +24,7 @@ from ansible_collections.azure_classic.cloud_services.plugins.module_utils._retr
 from ansible_collections.azure_classic.cloud_services.plugins.module_utils._waiter import PollSchedule
 from ansible_collections.azure_classic.cloud_services.plugins.module_utils._rollout_args import (
     DEFAULT_MAX_RPS, ROLLOUT_ARGUMENT_SPEC)
+from ansible_collections.azure_classic.cloud_services.plugins.plugin_utils._roll import checkpoints as roll_checkpoints
 from ansible_collections.azure_classic.cloud_services.plugins.plugin_utils._roll import health_gate
 from ansible_collections.azure_classic.cloud_services.plugins.plugin_utils._roll import identity as roll_identity
 from ansible_collections.azure_classic.cloud_services.plugins.plugin_utils._roll import kinds as roll_kinds
@@ -158,6 +159,7 @@ class ActionModule(ActionBase):
                                         "ready_timeout", "max_parallel", "poll_interval", "resume_window", "max_requests_per_second",
                                         "operation", "availability_timeout")}
         options["since"] = _parse_since(args.get("since"))
+        options.update(_checkpoint_options(args))
         return options
 
     @staticmethod
@@ -206,6 +208,8 @@ class ActionModule(ActionBase):
                     ran = roll_rounds.run_round(factory, state, state_file, index, self._say, gate)
                     if ran and gate.url:
                         self._health_gate(gate, state, state_file)
+                    # After the last round of a part: the bake at its checkpoint, the health gate asked throughout.
+                    roll_rounds.pass_checkpoint(state, state_file, index, self._say, _bake_gate(args, self._say))
             stopped = {k: d["stop_reason"] for k, d in state["deployments"].items() if d["stopped"]}
             # The steps run once for the whole roll report no change: each host's report step says what changed.
             return {"changed": False, "deployments_rolled": ran, "stopped_deployments": stopped}
@@ -370,6 +374,22 @@ def _headings_deferred():
         except AnsibleError:  # not loaded, or without these options: it prints headings as it likes
             continue
     return False
+
+
+def _checkpoint_options(args):
+    """rolling_reimage_checkpoints, its bake and its action, checked before any request."""
+    check_wait_timeout(args["checkpoint_delay"], "rolling_reimage_checkpoint_delay")
+    return {"checkpoints": roll_checkpoints.parse(args.get("checkpoints")), "checkpoint_delay": args["checkpoint_delay"],
+            "checkpoint_action": args["checkpoint_action"]}
+
+
+def _bake_gate(args, say):
+    """The health gate a bake asks throughout, or None without a health URL."""
+    if not args.get("health_url"):
+        return None
+    return roll_checkpoints.health_check(args["health_url"], args["health_status"], args["health_timeout"],
+                                         say, validate_certs=args["health_validate_certs"],
+                                         ca_path=args.get("health_ca_path"))
 
 
 def _parse_since(value):

@@ -38,6 +38,9 @@ ROLLOUT_ARGUMENT_SPEC = dict(
     poll_interval=dict(type="float", default=0.25),
     resume_window=dict(type="int", default=86400),
     since=dict(type="str"),
+    checkpoints=dict(type="list", elements="raw", default=[]),
+    checkpoint_delay=dict(type="int", default=0),
+    checkpoint_action=dict(type="str", default="stop", choices=["stop", "continue"]),
     # It may carry a user and password for the check: never shown, never saved.
     health_url=dict(type="str", no_log=True),
     # Each host's own health URL ({host: URL}), templated with that host's variables; secret like health_url.

@@ -110,6 +110,36 @@ options:
     description: When this roll started (UTC, like V(2026-11-27T20:00:00Z), or epoch seconds); only operations since
       then count as done by an earlier run of it. Replaces O(resume_window).
     type: str
+  checkpoints:
+    description:
+      - Where the roll stops part-way, as instance counts (V(1)) or percentages of the roll (V("50%"), more than 0
+        and less than 100), of every instance the roll targets, those done by an earlier run included. A percentage
+        rounds up (at least 1 instance); a checkpoint at or above the roll's size is dropped; duplicates merge.
+        Anything else is refused before any request.
+      - The instances still to do, in the order the batches run, are cut at each checkpoint not yet reached (part 1
+        runs up to the first, and so on); each part is batched as a roll is (upgrade domains ascending, one upgrade
+        domain per batch, O(batch_size)), and every round of a part ends before the next part starts. The first part
+        may be smaller than an upgrade domain (a canary); the rest of its domain follows in the next part.
+      - After a part the roll waits O(checkpoint_delay) seconds (the bake) with the health gate asked throughout,
+        then stops or goes on by O(checkpoint_action).
+    type: list
+    elements: raw
+    default: []
+  checkpoint_delay:
+    description: Seconds the roll waits at each checkpoint (the bake time), with O(health_url) asked every 2 seconds
+      when set; a failing health gate stops the roll.
+    type: int
+    default: 0
+  checkpoint_action:
+    description:
+      - What the roll does after the bake at a checkpoint.
+      - V(stop) ends the job successfully with the roll paused there (summary status V(paused)); the plan holds only
+        the next part, and the next run of the same roll (the same targets and operation, or the same O(since)),
+        on any machine, goes on to the next checkpoint, since the service's history shows what was done.
+      - V(continue) goes on by itself.
+    type: str
+    choices: [stop, continue]
+    default: stop
   batch_size:
     description: At most this many instances of a deployment in one batch; V(0) means a whole upgrade domain.
     type: int
@@ -291,6 +321,7 @@ hosts:
       V(would_reimage) (check mode); C(msg) says it in words, with C(instance), C(request_id) and C(operation).
     - A rolling reboot says V(rebooted), V(already_rebooted), V(not_rebooted) and V(would_reboot) instead; a
       rolling rebuild V(rebuilt), V(already_rebuilt), V(not_rebuilt) and V(would_rebuild).
+    - V(waiting) when the roll paused at a checkpoint before the instance's part (O(checkpoint_action=stop)).
   returned: with O(step=plan) and O(step=finish)
   type: dict
 outcome:
@@ -314,13 +345,20 @@ summary:
   type: dict
   contains:
     status:
-      description: V(complete) or V(failed).
+      description: V(complete), V(failed), or V(paused) (at a checkpoint, with O(checkpoint_action=stop)).
       type: str
     operation:
       description: The roll's operation, V(reimage), V(reboot) or V(rebuild).
       type: str
     counts:
-      description: Instances C(done), C(failed), C(untouched) and C(skipped) (done by an earlier run of the roll).
+      description: Instances C(done), C(failed), C(untouched) and C(skipped) (done by an earlier run of the roll);
+        with O(checkpoints), also C(waiting) (for a later part of the roll).
+      type: dict
+    checkpoint:
+      description:
+        - Where a paused roll stopped, or null. C(reached) and C(of) (checkpoint k of n), C(instances_done) and
+          C(instances) (the roll's size), C(bakes) (start and end of each bake), C(since) (the roll's window start,
+          UTC) and C(how_to_continue), the words that say how to go on (C(-e rolling_reimage_since=<since>)).
       type: dict
     stopped_deployments:
       description: Deployments whose roll stopped, with the reason.

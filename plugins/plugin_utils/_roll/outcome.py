@@ -8,16 +8,18 @@ from __future__ import annotations
 import math
 
 from ansible_collections.azure_classic.cloud_services.plugins.module_utils._errors import shown
+from ansible_collections.azure_classic.cloud_services.plugins.plugin_utils._roll import checkpoints
 from ansible_collections.azure_classic.cloud_services.plugins.plugin_utils._roll.kinds import DEFAULT_KIND, FAILED_OUTCOMES, host_outcome_names, words
 from ansible_collections.azure_classic.cloud_services.plugins.plugin_utils._roll.state import iso, now
 
 
 def row_outcome(inst):
-    """How an instance ended, for the table, the summary and the report: done, skipped, untouched or failed."""
+    """How an instance ended, for the table, the summary and the report: done, skipped, untouched, failed, or
+    waiting (for a later part of a roll paused at a checkpoint)."""
     if inst["outcome"] == "done":
         return "skipped" if inst.get("resumed") or inst.get("adopted") else "done"
     if inst["outcome"] == "pending":
-        return "untouched"
+        return "waiting" if inst.get("waiting") else "untouched"
     return "failed"  # failed, or started by this run and never followed to its end
 
 
@@ -25,6 +27,10 @@ def summarize(state, state_file):
     """Close the roll: compute the outcome of every instance and host; returns the summary."""
     rows = []
     counts = {"done": 0, "failed": 0, "untouched": 0, "skipped": 0}
+    stopped = {k: d["stop_reason"] for k, d in state["deployments"].items() if d["stopped"]}
+    paused = checkpoints.paused_at(state, stopped)  # before the rows: a roll that did not reach it has no waiting
+    if state.get("checkpoints"):
+        counts["waiting"] = 0
 
     def order(key):
         inst = state["instances"][key]
@@ -38,15 +44,15 @@ def summarize(state, state_file):
                      "role": inst["role"], "upgrade_domain": inst["upgrade_domain"], "request_id": inst["request_id"],
                      "start": iso(inst["start"]), "end": iso(inst["end"]), "outcome": outcome,
                      "error": inst["error"]["message"] if inst.get("error") else None})
-    stopped = {k: d["stop_reason"] for k, d in state["deployments"].items() if d["stopped"]}
     # Failures within the tolerance (rolling_reimage_max_failures) do not stop a deployment or fail the roll.
-    state["status"] = "failed" if stopped or counts["untouched"] else "complete"
+    state["status"] = "failed" if stopped or counts["untouched"] else "paused" if paused else "complete"
     state["finished"] = now()
     state_file.save(state)
     return {"status": state["status"], "operation": state.get("kind") or DEFAULT_KIND, "counts": counts,
             "stopped_deployments": stopped, "instances": rows, "state_path": state_file.path,
             "elapsed": round(state["finished"] - state["started"], 1), "hosts": host_outcomes(state),
             "rebuilt": bool(state.get("rebuilt")),
+            "checkpoint": checkpoints.summary(state, paused) if paused else None,
             # On the service's clock: a roll that counts from here counts none of this one's operations as done.
             "new_roll_since": iso(math.ceil(state["finished"] + (state.get("clock_offset") or 0.0)))}
 
@@ -73,6 +79,8 @@ def host_outcomes(state, check_mode=False):
         elif inst["outcome"] == "done" and inst.get("resumed"):
             record.update(outcome=outcomes["already"], msg="%s was already %s by an earlier run of this roll or "
                           "another job (operation %s)" % (where, w["done"], inst["request_id"]))
+        elif inst["outcome"] == "pending" and inst.get("waiting"):
+            record.update(outcome="waiting", msg=checkpoints.waiting_message(state, where, check_mode))
         elif check_mode and inst["outcome"] == "started":
             record.update(outcome="in_progress", msg="%s: operation %s, started by an earlier run of this roll, is "
                                                      "still running; it would be followed, not sent again" % (
@@ -115,9 +123,14 @@ def format_table(summary):
     out += ["  ".join(c.ljust(w) for c, w in zip(line, widths)) for line in lines]
     c = summary["counts"]
     w = words(summary.get("operation") or DEFAULT_KIND)
-    out.append("rolling %s %s in %.1fs: %d %s, %d failed, %d untouched, %d skipped (done earlier)" % (
+    out.append("rolling %s %s in %.1fs: %d %s, %d failed, %d untouched, %d skipped (done earlier)%s" % (
         w["verb"], summary["status"], summary["elapsed"], c["done"], w["done"], c["failed"], c["untouched"],
-        c["skipped"]))
+        c["skipped"], ", %d waiting for a later part" % c["waiting"] if c.get("waiting") else ""))
+    checkpoint = summary.get("checkpoint")
+    if checkpoint:
+        out.append("paused at checkpoint %d of %d (%d of %d instances %s): to go on, %s" % (
+            checkpoint["reached"], checkpoint["of"], checkpoint["instances_done"], checkpoint["instances"], w["done"],
+            checkpoint["how_to_continue"]))
     if summary["status"] == "complete" and summary.get("new_roll_since"):
         out.append("a later run of this roll counts what it did as done (the service's history decides, within "
                    "rolling_reimage_resume_window); to %s these instances again, start a new roll: "

@@ -12,6 +12,7 @@ import math
 from ansible_collections.azure_classic.cloud_services.plugins.module_utils._errors import AzureClassicError, shown
 from ansible_collections.azure_classic.cloud_services.plugins.module_utils._role_instance_operations import not_found_context
 from ansible_collections.azure_classic.cloud_services.plugins.module_utils._waiter import NOT_RECOVERING, READY
+from ansible_collections.azure_classic.cloud_services.plugins.plugin_utils._roll import checkpoints
 from ansible_collections.azure_classic.cloud_services.plugins.plugin_utils._roll.history import (
     checked_history, describe_operation, ended_after, in_progress_holder, latest_operations)
 from ansible_collections.azure_classic.cloud_services.plugins.plugin_utils._roll.identity import instance_key, roll_id
@@ -192,6 +193,7 @@ class _Planner:
         if own_in_flight and not self.check_mode:
             self._settle(deployments, instances, own_in_flight)
         self._batch(deployments, instances)
+        cuts = checkpoints.cut(deployments, instances, options)
 
         started = now()
         state = {"version": STATE_VERSION, "roll_id": options["roll_id"], "kind": self.kind, "status": "running",
@@ -211,7 +213,7 @@ class _Planner:
                                                           "max_parallel", "poll_interval", "max_requests_per_second")},
                                  availability_timeout=options.get("availability_timeout",
                                                                   DEFAULT_AVAILABILITY_TIMEOUT)),
-                 "rounds": max([len(d["batches"]) for d in deployments.values()] + [0]), "last_round": None}
+                 "rounds": checkpoints.rounds_of(deployments), "last_round": None, "checkpoints": cuts}
         if not self.check_mode:
             self.state_file.save(state)
         for note in self.notes:
@@ -427,12 +429,17 @@ def describe_plan(state, check_mode=False):
         w["verb"], " (check mode: nothing is sent)" if check_mode else "", len(state["instances"]),
         len(state["deployments"]), state["rounds"])]
     for index in range(state["rounds"]):
+        before, after = checkpoints.plan_lines(state, index)
+        lines += before
         lines.append("round %d:" % (index + 1))
         for dep_key, dep in sorted(state["deployments"].items()):
-            if index < len(dep["batches"]):
-                batch = dep["batches"][index]
+            position = checkpoints.batch_position(dep, index)
+            if position is not None:
+                batch = dep["batches"][position]
                 lines.append("  %s upgrade domain %s: %s" % (
                     dep_key, batch["upgrade_domain"], ", ".join(batch["instances"])))
+        lines += after
+    lines += checkpoints.waiting_lines(state)
     lines += _describe_done(state, w)
     return "\n".join(lines)
 

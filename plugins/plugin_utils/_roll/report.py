@@ -44,6 +44,8 @@ margin-right:4px;vertical-align:-1px;border-radius:2px}.sw-done{background:#2da4
 .bar-recovery{fill:#fff;fill-opacity:.45;pointer-events:none}
 .check-ok{stroke:#1a7f37;fill:#1a7f37;stroke-width:1.5}.check-failed{stroke:#cf222e;fill:#cf222e;stroke-width:1.5}
 .sw-check-ok{background:#1a7f37}.sw-check-failed{background:#cf222e}
+.bake{fill:#0969da;fill-opacity:.12}.checkpoint{stroke:#0969da;stroke-width:2;stroke-dasharray:4 3}.cp-text{fill:#0969da}
+.sw-bake{background:#dbe9fa;border-left:2px dashed #0969da}
 table{border-collapse:collapse;margin-top:8px;font-size:.85em;width:100%;max-width:1400px;table-layout:fixed}
 th,td{border:1px solid #d0d7de;padding:3px 6px;text-align:left;vertical-align:top;overflow-wrap:anywhere}
 th{background:#f6f8fa}td.failed{color:#cf222e}td.untouched{color:#57606a}
@@ -175,8 +177,36 @@ def _rows(lane_bars):
     return rows
 
 
-def _svg(dep_key, lanes, dep_bars, t0, span, verb, checks=()):
-    """One deployment's timeline: a lane per upgrade domain, a bar per instance, the health checks."""
+def checkpoint_marks(state):
+    """The roll's checkpoints on the timeline: where each bake started (the checkpoint) and ended."""
+    info = state.get("checkpoints") or {}
+    marks = []
+    for bake in info.get("bakes") or ():
+        end = bake.get("end") or max(state.get("finished") or time.time(), bake["start"])
+        marks.append({"start": bake["start"], "end": end, "outcome": bake.get("outcome"),
+                      "label": "checkpoint %d of %d" % (bake["checkpoint"], len(info.get("counts") or ()))})
+    return marks
+
+
+def _marks_svg(marks, x, top, bottom):
+    """A shaded bake span and a vertical marker at each checkpoint, over one deployment's lanes."""
+    out = []
+    for mark in marks:
+        left, right = x(mark["start"]), x(mark["end"])
+        tip = "%s: bake from %s to %s (%s)%s" % (mark["label"], _iso(mark["start"]), _iso(mark["end"]),
+                                                 _duration(mark["end"] - mark["start"]),
+                                                 ", the health gate failed" if mark["outcome"] == "unhealthy" else "")
+        out.append('<g><title>%s</title><rect class="bake" x="%.1f" y="%.1f" width="%.1f" height="%.1f"/>'
+                   '<line class="checkpoint" x1="%.1f" x2="%.1f" y1="%.1f" y2="%.1f"/>'
+                   '<text class="cp-text" x="%.1f" y="%.1f">%s</text></g>' % (
+                       _e(tip), left, top, max(right - left, 1), bottom - top, left, left, top, bottom,
+                       min(left + 3, CHART_WIDTH - 90), bottom - 4, _e(mark["label"])))
+    return out
+
+
+def _svg(dep_key, lanes, dep_bars, t0, span, verb, marks=(), checks=()):
+    """One deployment's timeline: a lane per upgrade domain, a bar per instance, the checkpoints and the health
+    checks."""
     plot = CHART_WIDTH - LABEL_WIDTH - 50  # room for the last tick label
 
     def x(when):
@@ -222,6 +252,7 @@ def _svg(dep_key, lanes, dep_bars, t0, span, verb, checks=()):
                     '<text class="tick-label" x="%.1f" y="14">+%s</text>' % (
                         x(t0 + tick), x(t0 + tick), AXIS_HEIGHT - 4, y, x(t0 + tick) + 2, _duration(tick)))
         tick += step
+    axis += _marks_svg(marks, x, AXIS_HEIGHT, y)
     axis += _checks_svg(checks, x, AXIS_HEIGHT, y)
     return ('<svg role="img" width="%d" height="%d" viewBox="0 0 %d %d">'
             '<title>timeline of %s</title>%s%s</svg>' % (
@@ -252,11 +283,13 @@ def render(state, summary=None):
     t1 = max([b["end"] for b in all_bars] or [t0])
     makespan = t1 - t0 if all_bars else 0.0
     checks = health_marks(state)
+    marks = checkpoint_marks(state)
     bound = lower_bound(all_bars)
-    # The timeline starts at the first request, or at a health check before it, and ends with the last of either.
+    # The timeline starts at the first request, or at a health check before it, and ends with the last of these,
+    # a bake included.
     chart_t0 = min([t0] + [c["at"] for c in checks])
-    span = max([t1 - chart_t0, 1.0] + [c["at"] - chart_t0 for c in checks])
-    counts = {"done": 0, "failed": 0, "untouched": 0, "skipped": 0}
+    span = max([t1 - chart_t0, 1.0] + [c["at"] - chart_t0 for c in checks] + [m["end"] - chart_t0 for m in marks])
+    counts = {"done": 0, "failed": 0, "untouched": 0, "skipped": 0, "waiting": 0}
     for inst in state["instances"].values():
         counts[row_outcome(inst)] += 1
     status = state.get("status") or "running"
@@ -275,8 +308,9 @@ def render(state, summary=None):
     facts = [
         ("operation", w["verb"]),
         ("roll", state.get("roll_id")),
-        ("instances", "%d %s, %d failed, %d untouched, %d skipped (done by an earlier run)" % (
-            counts["done"], w["done"], counts["failed"], counts["untouched"], counts["skipped"])),
+        ("instances", "%d %s, %d failed, %d untouched, %d skipped (done by an earlier run)%s" % (
+            counts["done"], w["done"], counts["failed"], counts["untouched"], counts["skipped"],
+            ", %d waiting for a later part" % counts["waiting"] if counts["waiting"] else "")),
         ("makespan", "%s (first request to last ReadyRole or failure)" % _duration(makespan)),
         ("lower bound", "%s, one upgrade domain at a time (per deployment, each batch's operations and one recovery, "
                         "from this run's bars); makespan / lower bound = %s" % (
@@ -293,6 +327,10 @@ def render(state, summary=None):
         facts.append(("stopped because", "; ".join(stopped)))
     if summary and summary.get("to_continue"):
         facts.append(("to continue", summary["to_continue"]))
+    if marks:
+        facts.append(("checkpoints", "; ".join("%s: baked %s%s" % (
+            m["label"], _duration(m["end"] - m["start"]), ", the health gate failed" if m["outcome"] == "unhealthy"
+            else "") for m in marks)))
     if summary and summary.get("state_path"):
         facts.append(("state file", summary["state_path"]))
     out += ["<dt>%s</dt><dd>%s</dd>" % (_e(k), _e(v)) for k, v in facts]
@@ -300,8 +338,9 @@ def render(state, summary=None):
     out.append('<p class="legend"><span><i class="sw-done"></i>%s (the operation; lighter: its recovery), ReadyRole '
                'again</span><span><i class="sw-check-ok"></i>health check passed</span><span><i class="sw-check-failed">'
                '</i>health check failed</span><span><i class="sw-failed">'
-               '</i>failed (with its error)</span><span><i class="sw-open"></i>end not known</span></p>'
-               % _e(w["done"]))
+               '</i>failed (with its error)</span><span><i class="sw-open"></i>end not known</span>%s</p>'
+               % (_e(w["done"]), '<span><i class="sw-bake"></i>checkpoint (dashed) and its bake time (shaded)</span>'
+                  if marks else ""))
 
     for dep_key, dep in sorted(state["deployments"].items()):
         dep_bars = [b for b in all_bars if b["deployment"] == dep_key]
@@ -313,7 +352,7 @@ def render(state, summary=None):
             '; <span class="stopped">roll stopped: %s</span>' % _e(dep.get("stop_reason")) if dep.get("stopped")
             else ""))
         if dep_bars:
-            out.append(_svg(dep_key, lanes, dep_bars, chart_t0, span, w["verb"],
+            out.append(_svg(dep_key, lanes, dep_bars, chart_t0, span, w["verb"], marks,
                             [c for c in checks if c["deployment"] in (None, dep_key)]))
         else:
             out.append('<p class="note">no %s was sent to this deployment in this run.</p>' % _e(w["verb"]))

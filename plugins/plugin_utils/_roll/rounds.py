@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import concurrent.futures
 
+from ansible_collections.azure_classic.cloud_services.plugins.plugin_utils._roll import checkpoints
 from ansible_collections.azure_classic.cloud_services.plugins.plugin_utils._roll.runner import DeploymentRunner
 from ansible_collections.azure_classic.cloud_services.plugins.plugin_utils._roll.state import now
 
@@ -20,8 +21,10 @@ def run_round(client_factory, state, state_file, index, say, health=None):
     """Run batch ``index`` of every deployment that is not stopped, deployments in parallel. ``health``: a
     HealthGate whose instance URLs each batch checks once ReadyRole."""
     options = state["options"]
+    # Batch k is round k, except after a checkpoint, where a deployment may have no batch in a round.
+    positions = {dep_key: checkpoints.batch_position(dep, index) for dep_key, dep in state["deployments"].items()}
     runners = [dep_key for dep_key, dep in sorted(state["deployments"].items())
-               if not dep["stopped"] and index < len(dep["batches"])]
+               if not dep["stopped"] and positions[dep_key] is not None]
     if not runners:
         return 0
     state["last_round"] = index
@@ -30,7 +33,8 @@ def run_round(client_factory, state, state_file, index, say, health=None):
     def work(dep_key):
         client = client_factory(fair_poll_interval(options, len(runners)))
         try:
-            DeploymentRunner(client, state, state_file, dep_key, options, say, health).run_batch(index, roll_started)
+            DeploymentRunner(client, state, state_file, dep_key, options, say, health).run_batch(
+                positions[dep_key], roll_started)
         finally:
             client.close()
 
@@ -42,27 +46,65 @@ def run_all_rounds(client_factory, state, state_file, say, health=None):
     """Run every batch of every deployment with no barrier between rounds: each deployment goes on to its next
     batch as soon as its own is ReadyRole, instead of waiting for the slowest deployment of the round. Only
     for rolls with nothing to run between rounds (no health URL of the roll's own; each instance's is checked by its
-    batch); the availability bound is per deployment, so it holds the same. Returns how many deployments rolled."""
+    batch); the availability bound is per deployment, so it holds the same. A checkpoint is a barrier: every deployment ends its part, the roll bakes, then the
+    next part starts. Returns how many deployments rolled."""
+    rolled = set()
+    for first, last, part in checkpoints.spans(state):
+        rolled.update(_run_span(client_factory, state, state_file, say, first, last, health))
+        if part is not None and not pass_checkpoint(state, state_file, last, say):
+            break
+    return len(rolled)
+
+
+def _run_span(client_factory, state, state_file, say, first, last, health=None):
+    """Rounds ``first`` to ``last`` (a part of the roll), each deployment at its own pace; returns those that ran."""
     options = state["options"]
-    runners = [dep_key for dep_key, dep in sorted(state["deployments"].items()) if not dep["stopped"] and dep["batches"]]
+    mine = {dep_key: [(p, b.get("round", p)) for p, b in enumerate(dep["batches"]) if first <= b.get("round", p) <= last]
+            for dep_key, dep in state["deployments"].items()}
+    runners = [dep_key for dep_key, dep in sorted(state["deployments"].items()) if not dep["stopped"] and mine[dep_key]]
     if not runners:
-        return 0
+        return []
     roll_started = state.get("started") or now()
 
     def work(dep_key):
         client = client_factory(fair_poll_interval(options, len(runners)))
         try:
             runner = DeploymentRunner(client, state, state_file, dep_key, options, say, health)
-            for index in range(len(state["deployments"][dep_key]["batches"])):
+            for position, index in mine[dep_key]:
                 if state["deployments"][dep_key]["stopped"]:
                     break
                 state["last_round"] = max(state.get("last_round") or 0, index)
-                runner.run_batch(index, roll_started)
+                runner.run_batch(position, roll_started)
         finally:
             client.close()
 
     _in_parallel(work, runners, options, state, state_file)
-    return len(runners)
+    return runners
+
+
+def pass_checkpoint(state, state_file, index, say, gate=None):
+    """After round ``index``: when it ends a part at a checkpoint, the bake (``gate``: the health gate, asked
+    throughout). Returns False when the roll stops there: the gate failed during the bake (every deployment stops,
+    as after a failed gate), or a deployment stopped in the part (the others do not go past the checkpoint)."""
+    part = checkpoints.part_ending_at(state, index)
+    if part is None:
+        return True
+    stopped = sorted(k for k, d in state["deployments"].items() if d["stopped"])
+    if stopped:
+        reason = "%s not passed: the roll of %s stopped before it" % (
+            checkpoints.label(state["checkpoints"], part["checkpoint"]), ", ".join(stopped))
+        for dep in state["deployments"].values():
+            if not dep["stopped"]:
+                dep.update(stopped=True, stop_reason=reason)
+        state_file.save(state)
+        return False
+    if not checkpoints.part_ran(state, part):
+        return True
+    reason = checkpoints.bake(state, state_file, part, say, gate)
+    if reason:
+        stop_all(state, state_file, reason)
+        return False
+    return True
 
 
 def fair_poll_interval(options, deployments):
