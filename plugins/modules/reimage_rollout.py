@@ -82,7 +82,7 @@ options:
     default: reimage
   report_dir:
     description:
-      - With O(step=finish), the folder of each run's own record (mode 0600 files, the folder created 0700): its
+      - With O(step=finish), the folder of each run's own record (mode 0600 files, the folder created 0700), with its
         HTML report and its JSON summary, named after the state file and the run's id so that no run overwrites
         another's, and C(index.html), listing every run whose summary lies there, newest first.
       - The report is self-contained (inline CSS and SVG, no script, nothing fetched) and drawn from the roll's state

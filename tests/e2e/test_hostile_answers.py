@@ -161,8 +161,15 @@ def test_a_drip_fed_answer_ends_within_the_timeout(emulator, servers, part):
 
 
 def test_a_health_url_that_drips_stops_the_roll_within_its_timeout(emulator, servers, tmp_path):
-    """The health gate's GET is bounded in total time too: a URL answering a byte a second cannot hold a round."""
-    server = servers(lambda request: streamed(b"", b"H", 60, pause=1.0))
+    """The health gate's GET is bounded in total time too: a URL answering a byte a second cannot hold a round. It
+    answers at once when checked before the roll, and drips after."""
+    asked = []
+
+    def respond(request):
+        asked.append(request)
+        return answer("200 OK") if len(asked) == 1 else streamed(b"", b"H", 60, pause=1.0)
+
+    server = servers(respond)
     started = time.monotonic()
     proc = run_playbook(emulator, play(tmp_path, rolling_reimage_health_url=server.url + "/health",
                                        rolling_reimage_health_ca_path=emulator.info["ca_path"],

@@ -223,6 +223,7 @@ def test_the_health_gate_uses_the_roles_ca_path_and_its_url_is_never_shown(emula
     finally:
         endpoint.close()
     assert proc.returncode == 0, proc.output
-    assert endpoint.paths == ["/", "/"], "checked after each round, over TLS verified with the role's CA"
+    assert endpoint.paths == ["/", "/", "/"], "checked before the roll and after each round, over TLS verified with " \
+        "the role's CA"
     assert "health gate: https://***@127.0.0.1:%d/ answered 200" % endpoint.httpd.server_address[1] in proc.output
     assert "hunter2" not in proc.output
