@@ -83,7 +83,8 @@ def continue_command(extra, argv=None):
 def how_to_continue(state):
     """The exact way to continue a roll that did not finish: the same command (and, for the extra variables it had,
     the same ones again) with its start, so that it resumes on any machine, however long after; in AWX, a relaunch."""
-    since = "rolling_reimage_since=%s" % iso(state.get("window_start"))
+    # From when operations count as done for this roll (for a fresh roll, its own start, not the window's).
+    since = "rolling_reimage_since=%s" % iso(state.get("counts_since") or state.get("window_start"))
     run = state.get("run") or {}
     if run.get("awx_job_id"):
         return ("relaunch AWX job %s (its extra variables plus %s, so that it resumes whenever it runs)" % (
