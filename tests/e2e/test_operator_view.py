@@ -223,7 +223,8 @@ def test_a_stopped_run_says_exactly_how_to_continue_and_that_command_finishes_it
     inv = inventory(tmp_path)
     first = run_playbook(emulator, play(tmp_path), tmp_path, inventory=inv)
     assert first.returncode != 0
-    command = re.search(r"^to continue this roll: (.*) \(plus this run's own -e variables, not shown\)$", first.output,
+    command = re.search(r"^to continue this roll: (.*) \(with this run's own -e variables added before these: the "
+                        r"later ones win\)$", first.output,
                         re.M).group(1)
     assert "ansible-playbook" in command and "-e rolling_reimage_since=20" in command, command
     assert "to continue" in report_of(report_path_in(first.output), [("contoso-web-prod", "WebRole1_IN_1")])
@@ -235,3 +236,46 @@ def test_a_stopped_run_says_exactly_how_to_continue_and_that_command_finishes_it
     for (_where, name), n in reimaged(emulator).items():
         counts[name] = counts.get(name, 0) + n
     assert counts == {name: 2 if name == "WebRole1_IN_1" else 1 for name in ALL}, "its failed reimage, then one"
+
+
+def test_secrets_on_the_command_line_reach_no_record(emulator, tmp_path):
+    """The command to continue is rebuilt from safe options only: extra variables, however spelled (-ve, --extra,
+    --ext=), never reach the output, the state file, the report, the summary or set_stats."""
+    emulator.fault(method="POST", path="WebRole1_IN_1", action={"fail_operation": {"code": "InternalError",
+                                                                                   "message": "boom"}}, times=1)
+    secret = "hunter2-" + "s3cr3t"
+    playbook = tmp_path / "play.yml"
+    playbook.write_text(play(tmp_path))
+    proc = subprocess.run([bin_path("ansible-playbook"), str(playbook), "-i", str(inventory(tmp_path)), "-ve",
+                           json.dumps({"unused_password": secret}), "--extra", "other_pw=" + secret,
+                           "--ext=third_pw=" + secret], env=emulator.env(ANSIBLE_SHOW_CUSTOM_STATS="1"),
+                          capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL, check=False)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode != 0 and "to continue this roll: ansible-playbook -i " in output, output
+    written = [p for p in tmp_path.iterdir() if p.is_file() and p.suffix in (".json", ".html")]
+    assert len(written) >= 4, written  # the state, the report, the summary, the index
+    for text in [output] + [p.read_text() for p in written]:
+        assert secret not in text
+
+
+def test_a_fresh_roll_that_stopped_continues_as_itself_with_the_printed_command(emulator, tmp_path):
+    inv = inventory(tmp_path, instances=("WebRole1_IN_0", "WebRole1_IN_1", "WebRole1_IN_2"))
+    first = run_playbook(emulator, play(tmp_path), tmp_path, inventory=inv)
+    assert first.returncode == 0, first.output
+    time.sleep(1)
+    emulator.fault(method="POST", path="WebRole1_IN_0", action={"fail_operation": {"code": "InternalError",
+                                                                                   "message": "boom"}}, times=1)
+    fresh = run_playbook(emulator, play(tmp_path, rolling_reimage_fresh=True), tmp_path, inventory=inv)
+    assert fresh.returncode != 0
+    command = re.search(r"^to continue this roll: (.*) \(with this run's own", fresh.output, re.M).group(1)
+    assert command.endswith("-e rolling_reimage_fresh=false"), command
+    args = shlex.split(command)
+    # The run's own -e variables go first (here: none were given; fresh came from the play), then the printed ones.
+    proc = subprocess.run([bin_path(args[0])] + args[1:], env=emulator.env(), capture_output=True, text=True,
+                          timeout=300, stdin=subprocess.DEVNULL, check=False, cwd=str(tmp_path))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    counts = {}
+    for (_where, name), n in reimaged(emulator).items():
+        counts[name] = counts.get(name, 0) + n
+    # Roll 1 once each; the fresh roll: IN_0's failed reimage and its second, then IN_1 and IN_2 once each.
+    assert counts == {"WebRole1_IN_0": 3, "WebRole1_IN_1": 2, "WebRole1_IN_2": 2}, (counts, proc.stdout)

@@ -15,7 +15,6 @@ import json
 import os
 import platform
 import shlex
-import sys
 import time
 
 from ansible_collections.azure_classic.cloud_services.plugins.module_utils._errors import redact_credentials
@@ -24,8 +23,6 @@ from ansible_collections.azure_classic.cloud_services.plugins.plugin_utils._roll
 
 SUMMARY_SUFFIX = ".summary.json"
 INDEX_NAME = "index.html"
-# Extra variables may carry secrets (a certificate password, say): the command to continue names none of them.
-EXTRA_VARS_OPTIONS = ("-e", "--extra-vars")
 
 
 def new_run_id(now=None):
@@ -60,36 +57,38 @@ def _user():
         return str(os.geteuid())
 
 
-def continue_command(extra, argv=None):
-    """The command line of this run, with ``extra`` (-e arguments) appended and none of its own extra variables
-    (they may hold secrets): run with the same variables files and inventory, it continues the roll."""
-    argv = list(sys.argv if argv is None else argv)
-    kept, skip = [], False
-    for arg in argv:
-        if skip:
-            skip = False
-            continue
-        if arg in EXTRA_VARS_OPTIONS:
-            skip = True
-            continue
-        if arg.startswith(("--extra-vars=", "-e")) and arg not in EXTRA_VARS_OPTIONS:
-            continue
-        kept.append(arg)
-    if kept:
-        kept[0] = os.path.basename(kept[0])
-    return " ".join(shlex.quote(a) for a in kept + list(extra))
+def continue_command(extra, cliargs=None):
+    """The command line of this run as ansible-playbook parsed it, from a list of safe options only (the playbooks,
+    the inventory, --limit, --tags, --skip-tags), with ``extra`` (-e arguments) appended. Extra variables, vault and
+    connection options are never repeated: they may hold secrets."""
+    if cliargs is None:
+        from ansible import context  # the controller's parsed command line (a worker process inherits it)
+        cliargs = context.CLIARGS
+    parts = ["ansible-playbook"]
+    for inventory in cliargs.get("inventory") or ():
+        parts += ["-i", inventory]
+    for name, option in (("subset", "--limit"),):
+        if cliargs.get(name):
+            parts += [option, cliargs[name]]
+    for name, option in (("tags", "--tags"), ("skip_tags", "--skip-tags")):
+        values = [v for v in cliargs.get(name) or () if v != "all" or name != "tags"]
+        if values:
+            parts += [option, ",".join(values)]
+    parts += list(cliargs.get("args") or ["<the playbook>"])
+    return " ".join(shlex.quote(str(a)) for a in parts + list(extra))
 
 
 def how_to_continue(state):
-    """The exact way to continue a roll that did not finish: the same command (and, for the extra variables it had,
-    the same ones again) with its start, so that it resumes on any machine, however long after; in AWX, a relaunch."""
-    # From when operations count as done for this roll (for a fresh roll, its own start, not the window's).
-    since = "rolling_reimage_since=%s" % iso(state.get("counts_since") or state.get("window_start"))
+    """The exact way to continue a roll that did not finish: the same command with the roll's own start (from when
+    operations count as done for it; a fresh roll's is its own start, not the window's) and without
+    rolling_reimage_fresh, so that it resumes on any machine, however long after; in AWX, a new launch."""
+    since = iso(state.get("counts_since") or state.get("window_start"))
     run = state.get("run") or {}
     if run.get("awx_job_id"):
-        return ("relaunch AWX job %s (its extra variables plus %s, so that it resumes whenever it runs)" % (
-            run["awx_job_id"], since))
-    return "%s (plus this run's own -e variables, not shown)" % continue_command(("-e", since))
+        return ("launch the job template again (not a relaunch of job %s, which would reuse its variables) with extra "
+                "variables rolling_reimage_since=%s and rolling_reimage_fresh=false" % (run["awx_job_id"], since))
+    return ("%s (with this run's own -e variables added before these: the later ones win)" % continue_command(
+        ("-e", "rolling_reimage_since=%s" % since, "-e", "rolling_reimage_fresh=false")))
 
 
 def record_paths(state, state_path, report_dir=None):
