@@ -179,7 +179,16 @@ class _Planner:
         # Windows are on the service's clock (the Date of the answers just read), so a controller clock minutes off
         # changes nothing; only the state file's own times are the controller's.
         service_now = self.client.service_now()
-        window_start = self.window_start = options.get("since") or service_now - options["resume_window"]
+        window_start = options.get("since") or service_now - options["resume_window"]
+        paused = (previous or {}).get("counts_since") if (previous or {}).get("status") == "paused" else None
+        if paused and not options.get("since") and paused < window_start:
+            # A roll paused at a checkpoint continues from its own start however long the pause lasted (an approval
+            # may take days): past the window, its canary would otherwise count as never done.
+            window_start = paused
+            self.notes.append("continuing the roll paused at a checkpoint (its state file %s): operations since %s "
+                              "count as done; to start a new roll instead, set rolling_reimage_fresh or "
+                              "rolling_reimage_since" % (self.state_file.path, iso(paused)))
+        self.window_start = window_start
         self.local_window_start = window_start - (self.client.clock_offset or 0.0)
         history, anything = self._read_history({d["cloud_service"] for d in deployments.values()}, window_start)
         if options["fresh"]:
