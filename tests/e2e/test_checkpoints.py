@@ -153,6 +153,18 @@ def test_a_health_gate_failing_during_the_bake_stops_the_roll(emulator, tmp_path
     failed = {h for h, c in recap(proc.output).items() if c["failed"]}
     assert failed == {HOST + n for n in ALL}, "the canary's check failed, the rest was never reached"
 
+    # A relaunch never goes past the checkpoint it did not pass: it stays paused there, sending nothing, and the
+    # run after it (the next go-ahead) goes on.
+    relaunch = run_playbook(emulator, play(tmp_path, rolling_reimage_checkpoints=[1]), tmp_path,
+                            inventory=inventory(tmp_path))
+    assert relaunch.returncode == 0, relaunch.output
+    assert [name for _when, name in sent(emulator)] == [CANARY], "still nothing after the checkpoint"
+    assert "did not pass checkpoint 1" in relaunch.output and "rolling reimage paused" in relaunch.output
+    go_on = run_playbook(emulator, play(tmp_path, rolling_reimage_checkpoints=[1]), tmp_path,
+                         inventory=inventory(tmp_path))
+    assert go_on.returncode == 0, go_on.output
+    assert sorted(name for _when, name in sent(emulator)) == sorted(ALL), "then every instance once"
+
 
 def test_check_mode_shows_the_parts_and_checkpoints_and_sends_nothing(emulator, tmp_path):
     inv = inventory(tmp_path)

@@ -113,7 +113,8 @@ def cut(deployments, instances, options):
     done = total - len(order)
     parts, start = [], 0
     for number, count in enumerate(counts, 1):
-        if count > done:
+        # A checkpoint whose bake an earlier run did not pass is met again before anything is sent: an empty part.
+        if count > done or number == options.get("rebake"):
             parts.append({"number": number, "checkpoint": number, "upto": count, "keys": order[start:count - done]})
             start = count - done
     parts.append({"number": len(counts) + 1, "checkpoint": None, "upto": total, "keys": order[start:]})

@@ -25,6 +25,10 @@ from ansible_collections.azure_classic.cloud_services.plugins.plugin_utils._roll
 UNKNOWN = "Unknown"
 
 
+def options_has_checkpoints(options):
+    return bool(options.get("checkpoints"))
+
+
 class _Planner:
     """Preflight and resume: reads each deployment and the service's operation history, lists every
     problem, settles what an earlier run left in flight, and writes the batches."""
@@ -202,6 +206,7 @@ class _Planner:
         if own_in_flight and not self.check_mode:
             self._settle(deployments, instances, own_in_flight)
         self._batch(deployments, instances)
+        options["rebake"] = self._unpassed_checkpoint(previous)
         cuts = checkpoints.cut(deployments, instances, options)
 
         started = now()
@@ -288,6 +293,22 @@ class _Planner:
                               "rolling_reimage_since to a later time)" % (
                                   len(done), self.words["done"], iso(self.window_start)))
         return in_flight
+
+    def _unpassed_checkpoint(self, previous):
+        """The checkpoint whose bake the previous run of this roll did not pass (its health gate failed, or the run was
+        cut short while baking), or None. The roll stays paused there, sending nothing, until it runs again: a
+        relaunch never goes past a checkpoint without a passed bake and a new go-ahead."""
+        if not previous or previous.get("status") == "paused" or not options_has_checkpoints(self.options):
+            return None
+        bakes = ((previous.get("checkpoints") or {}).get("bakes")) or []
+        if not bakes or bakes[-1].get("outcome") not in ("unhealthy", "baking"):
+            return None
+        number = bakes[-1].get("checkpoint")
+        self.notes.append("the previous run of this roll did not pass checkpoint %s (%s): the roll stays paused there "
+                          "and sends nothing; run it again to go on once the instances done so far are healthy" % (
+                              number, "its health gate failed during the bake" if bakes[-1].get("outcome") ==
+                              "unhealthy" else "it stopped while baking"))
+        return number
 
     def _status_of(self, request_id, may_be_unknown=False):
         """The operation's status from Get Operation Status; UNKNOWN (with ``may_be_unknown``) when the service does
