@@ -295,11 +295,9 @@ class ActionModule(ActionBase):
         options = self._options(args, targets)
         options.update(run_id=roll_records.new_run_id(), run=roll_records.run_settings(args, task_vars))
         gate = self._health(args)
-        if gate:
-            unhealthy, options["health_checks"] = gate.before_roll([target["host"] for target in targets])
-            if unhealthy:
-                raise AnsibleError("the health gate fails before the roll began, so no upgrade domain is taken down: "
-                                   "%s (fix the service or the URL, then run the roll again)" % "; ".join(unhealthy))
+        if gate.url:
+            unhealthy, options["health_checks"] = gate.before_roll(())
+            _refuse_unhealthy(unhealthy)
         if args.get("state_path"):
             state_file = self._state_file(args["state_path"])
         else:  # named after the roll's id, which the plan knows once it has read the instances
@@ -309,6 +307,18 @@ class ActionModule(ActionBase):
             state = roll_plan.plan(client, targets, options, state_file, self._say, check_mode=check_mode)
         finally:
             client.close()
+        if gate.instance_urls:
+            # The instances this run will take down must be healthy first; those already down (in flight from an
+            # earlier run, or accepted by rolling_reimage_allow_unready) are what the roll is there to fix.
+            down = {(i["deployment"], name) for i in state["instances"].values()
+                    for name in state["deployments"][i["deployment"]].get("accepted_down") or ()}
+            hosts = [i["host"] for i in state["instances"].values() if i["outcome"] == "pending"
+                     and (i["deployment"], i["instance"].lower()) not in down]
+            unhealthy, checks = gate.before_roll(hosts, roll_url=False)
+            state.setdefault("health_checks", []).extend(checks)
+            if state.get("state_path") and not check_mode:
+                roll_state.StateFile(state["state_path"]).save(state)
+            _refuse_unhealthy(unhealthy)
         hosts = roll_outcome.host_outcomes(state, check_mode=check_mode)
         result = {"changed": False, "operation": state["kind"], "rounds": state["rounds"],
                   "state_path": state.get("state_path") or getattr(state_file, "path", None),
@@ -374,6 +384,12 @@ def _headings_deferred():
         except AnsibleError:  # not loaded, or without these options: it prints headings as it likes
             continue
     return False
+
+
+def _refuse_unhealthy(unhealthy):
+    if unhealthy:
+        raise AnsibleError("the health gate fails before the roll began, so no upgrade domain is taken down: %s (fix "
+                           "the service or the URL, then run the roll again)" % "; ".join(unhealthy))
 
 
 def _checkpoint_options(args):

@@ -13,7 +13,7 @@ import fractions
 import re
 import time
 
-from ansible_collections.azure_classic.cloud_services.plugins.module_utils._errors import InputError, redact_credentials
+from ansible_collections.azure_classic.cloud_services.plugins.module_utils._errors import InputError
 from ansible_collections.azure_classic.cloud_services.plugins.plugin_utils._roll import health_gate
 from ansible_collections.azure_classic.cloud_services.plugins.plugin_utils._roll.identity import instance_key
 from ansible_collections.azure_classic.cloud_services.plugins.plugin_utils._roll.state import iso, now
@@ -191,7 +191,7 @@ def label(info, number):
 def health_check(url, statuses, timeout, say, validate_certs=True, ca_path=None):
     """The health gate as the bake asks it: one GET; when it does not pass, says so, then the gate's own wait
     (rolling_reimage_health_timeout). Returns a function giving (healthy, sentence)."""
-    shown = redact_credentials(url)
+    shown = health_gate.shown_url(url)
 
     def check():
         status, what = health_gate.probe(url, validate_certs, ca_path)

@@ -9,6 +9,7 @@ shown."""
 from __future__ import annotations
 
 import concurrent.futures
+import re
 import http.client
 import threading
 import time
@@ -30,6 +31,13 @@ BEFORE_ROLL_TIMEOUT = 30
 PARALLEL_CHECKS = 16
 # At most this many unhealthy instances are named in a refusal.
 SHOW_UNHEALTHY = 10
+
+
+def shown_url(url):
+    """A health URL as messages, the state, the report and the summary show it: no user or password, and no query
+    (it may carry a token)."""
+    text = redact_credentials(url)
+    return re.sub(r"\?[^#]*", "?***", text, count=1) if "?" in text else text
 
 
 def check_url(url):
@@ -65,7 +73,7 @@ def wait_healthy(url, statuses, timeout, validate_certs=True, ca_path=None, slee
     """Ask at once, then every INTERVAL seconds until an accepted status or ``timeout``; ``say`` hears what the
     gate waits for at least every 20 s. Returns (healthy, a sentence for the roll's log or its stop reason); none
     of them ever shows credentials."""
-    shown = redact_credentials(url)
+    shown = shown_url(url)
     deadline = Deadline(timeout, clock=clock)
 
     def ask():
@@ -110,11 +118,11 @@ class HealthGate:
         return wait_healthy(url, self.statuses, timeout, validate_certs=self.validate_certs, ca_path=self.ca_path,
                             say=say)
 
-    def before_roll(self, hosts):
+    def before_roll(self, hosts, roll_url=True):
         """(what is unhealthy before anything is sent, as sentences: empty when every URL answered as accepted; every
-        check as a record, see ``record``). Checked: the roll's URL, and the URLs of ``hosts``."""
+        check as a record, see ``record``). Checked: the roll's URL (with ``roll_url``), and the URLs of ``hosts``."""
         timeout = min(self.timeout, BEFORE_ROLL_TIMEOUT)
-        checks = ([(None, self.url)] if self.url else []) + [
+        checks = ([(None, self.url)] if self.url and roll_url else []) + [
             (host, self.instance_urls[host]) for host in hosts if host in self.instance_urls]
         if not checks:
             return [], []

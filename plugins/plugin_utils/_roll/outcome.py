@@ -106,8 +106,8 @@ def host_outcomes(state, check_mode=False):
         if state.get("rebuilt"):
             record["msg"] += (" (rebuilt from the service's operation history: the roll's state file was gone)")
         if record["outcome"] in FAILED_OUTCOMES:
-            record["msg"] += ("; run the roll again (on any machine, within rolling_reimage_resume_window) to finish "
-                              "it: what it already %s is not sent again" % w["done"])
+            # The fix, briefly: the table's last lines give the exact command.
+            record["msg"] += "; to finish, run the roll again (nothing it %s is sent again)" % w["done"]
         result[host] = record
     return result
 

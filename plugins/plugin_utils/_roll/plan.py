@@ -259,6 +259,8 @@ class _Planner:
                     inst.update(outcome="done", resumed=True, request_id=ours, start=was.get("start"),
                                 end=was.get("end"), sent_by_roll=True)
                     continue
+                if status is None:
+                    continue  # the service could not be asked: a problem was recorded, the roll is refused
                 if status == UNKNOWN:
                     self.notes.append(
                         "%s/%s: this controller's record of the roll (%s) says it was %s by operation %s at %s, but "
@@ -316,7 +318,7 @@ class _Planner:
         try:
             return self.client.get_operation(request_id)["status"]
         except AzureClassicError as err:
-            if may_be_unknown and getattr(err, "http_status", None) == 404:
+            if may_be_unknown and getattr(err, "http_status", None) == 404 and err.code == "ResourceNotFound":
                 return UNKNOWN
             self.problems.append("cannot read operation %s that an earlier run of this roll started, so whether it "
                                  "happened is unknown: %s" % (request_id, err.readable()))

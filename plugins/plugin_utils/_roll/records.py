@@ -17,8 +17,8 @@ import platform
 import shlex
 import time
 
-from ansible_collections.azure_classic.cloud_services.plugins.module_utils._errors import redact_credentials
 from ansible_collections.azure_classic.cloud_services.plugins.plugin_utils import _private_files as private_files
+from ansible_collections.azure_classic.cloud_services.plugins.plugin_utils._roll import health_gate
 from ansible_collections.azure_classic.cloud_services.plugins.plugin_utils._roll.state import iso
 
 SUMMARY_SUFFIX = ".summary.json"
@@ -40,7 +40,7 @@ def run_settings(args, task_vars):
         "fresh": bool(args.get("fresh")),
         "batch_size": args.get("batch_size") or "one upgrade domain",
         "max_failures": args.get("max_failures"),
-        "health_url": redact_credentials(args["health_url"]) if args.get("health_url") else None,
+        "health_url": health_gate.shown_url(args["health_url"]) if args.get("health_url") else None,
         "instance_health_urls": len(args.get("instance_health_urls") or {}),
         "controller": platform.node() or None,
         "user": _user(),

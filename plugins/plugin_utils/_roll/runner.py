@@ -7,6 +7,7 @@ to its end, never sent twice; then the wait until its instances are ReadyRole.""
 
 from __future__ import annotations
 
+import concurrent.futures
 import threading
 
 from ansible_collections.azure_classic.cloud_services.plugins.module_utils._errors import AcceptedRequestError, AzureClassicError, WaitTimeoutError, shown
@@ -25,6 +26,8 @@ AVAILABILITY_POLL_MAX = 10.0
 # the previous batch's last look instead of reading again.
 FRESH_LOOK = 1.0
 DEFAULT_AVAILABILITY_TIMEOUT = 1800
+# A batch's instance health URLs are checked at once, at most this many at a time.
+PARALLEL_HEALTH_CHECKS = 16
 
 
 class Timing:
@@ -365,10 +368,15 @@ class DeploymentRunner:
                        "down" % (inst["instance"], self.words["verb"]))
 
     def _check_health(self, instances):
-        """Each instance's own health URL, once it is ReadyRole: one that does not answer as accepted stops the whole
-        roll (the next batches of every deployment), as the roll's health gate does after a round."""
-        for inst in instances:
-            checked = self.health.for_instance(inst["host"], say=lambda line: self.say("[%s] %s" % (self.dep_key, line)))
+        """Each instance's own health URL, once it is ReadyRole, all of the batch at once (each within
+        rolling_reimage_health_timeout): one that does not answer as accepted stops the whole roll (the next batches
+        of every deployment), as the roll's health gate does after a round."""
+        def say(line):
+            self.say("[%s] %s" % (self.dep_key, line))
+
+        with concurrent.futures.ThreadPoolExecutor(max_workers=min(PARALLEL_HEALTH_CHECKS, len(instances) or 1)) as pool:
+            answers = list(pool.map(lambda inst: (inst, self.health.for_instance(inst["host"], say=say)), instances))
+        for inst, checked in answers:
             if checked is None:
                 continue
             healthy, sentence = checked
@@ -376,7 +384,7 @@ class DeploymentRunner:
                 "at": now(), "when": "after its batch", "healthy": healthy, "sentence": sentence, "host": inst["host"],
                 "deployment": self.dep_key})
             if healthy:
-                self.say("[%s] %s" % (self.dep_key, sentence))
+                say(sentence)
                 continue
             inst["after_round_failure"] = sentence
             self.state["halted"] = self.state.get("halted") or "health check failed: " + sentence

@@ -86,3 +86,9 @@ def test_one_probe_is_bounded_in_time_whatever_the_url_does(monkeypatch):
             None, "gave no complete answer in 0.2s")
     finally:
         release.set()
+
+
+def test_a_health_urls_credentials_and_query_are_never_shown():
+    assert health_gate.shown_url("https://alice:pw@h.example:8443/health?token=s3cret#x") == \
+        "https://***@h.example:8443/health?***#x"
+    assert health_gate.shown_url("https://h.example/health") == "https://h.example/health"

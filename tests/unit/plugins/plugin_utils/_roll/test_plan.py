@@ -190,3 +190,24 @@ def test_a_done_the_service_does_not_know_is_rolled_again_and_what_counts_as_don
     assert "-e rolling_reimage_since=20" in text
     assert "svc/svc-production/Web_IN_1: operation %s, started" % ("b" * 32) in text and "sent by an earlier run" in text
     assert ("svc/svc-production/Web_IN_2: operation %s" % ("c" * 32)) in text and "not sent by this roll" in text
+
+
+def test_a_done_the_service_cannot_be_asked_about_refuses_the_roll_after_one_request(tmp_path):
+    """Only the service's "no such operation" rolls an instance again; any other failure to ask refuses the roll."""
+    from ansible_collections.azure_classic.cloud_services.plugins.module_utils._errors import ServiceManagementError
+
+    class FlakyClient(FakeClient):
+        asked = 0
+
+        def get_operation(self, request_id):
+            FlakyClient.asked += 1
+            raise ServiceManagementError("Service Unavailable", code="ServiceUnavailable", http_status=503)
+
+    state_file = roll_state.StateFile(str(tmp_path / "s.json"))
+    state = roll_plan.plan(FakeClient(), targets(["Web_IN_0"]), OPTIONS, state_file, print)
+    state["instances"]["svc/svc-production/web_in_0"].update(outcome="done", request_id="a" * 32,
+                                                             start=roll_state.now() - 60, end=roll_state.now())
+    state_file.save(state)
+    with pytest.raises(roll_state.RolloutError, match="whether it happened is unknown") as info:
+        roll_plan.plan(FlakyClient(), targets(["Web_IN_0"]), OPTIONS, state_file, print, check_mode=True)
+    assert FlakyClient.asked == 1 and info.value.message.count("cannot read operation") == 1
