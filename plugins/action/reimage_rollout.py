@@ -308,6 +308,11 @@ class ActionModule(ActionBase):
         finally:
             client.close()
         if gate.instance_urls:
+            without = sorted(t["host"] for t in targets if t["host"] not in gate.instance_urls)
+            if without:
+                display.warning("rolling_reimage_instance_health_url gave no URL for %d host(s), whose instances are "
+                                "not checked: %s (a host outside the play does not template it)" % (
+                                    len(without), shown(", ".join(without[:10]) + (" ..." if len(without) > 10 else ""))))
             # The instances this run will take down must be healthy first; those already down (in flight from an
             # earlier run, or accepted by rolling_reimage_allow_unready) are what the roll is there to fix.
             down = {(i["deployment"], name) for i in state["instances"].values()
