@@ -7,7 +7,7 @@ import time
 import pytest
 
 from tests.helpers import HealthEndpoint, run_playbook
-from tests.e2e.test_rolling_role import inventory, play, recap, reimaged
+from tests.e2e.test_rolling_role import inventory, play, recap, reimaged, report_path_in
 
 HOST = "contoso-web.production."
 ALL = ["%s_IN_%d" % (role, k) for role in ("WebRole1", "WorkerRole1") for k in range(3)]
@@ -130,7 +130,7 @@ def test_continue_bakes_at_each_checkpoint_then_goes_on_and_the_report_marks_the
         assert "with the health gate asked every 2s" in text
         assert len(endpoint.paths) >= 5 + 2 * 2, "after each round, and at least twice in each bake"
     assert all(c["changed"] == 1 and not c["failed"] for c in recap(proc.output).values())
-    page = (tmp_path / "roll.html").read_text()
+    page = report_path_in(proc.output).read_text()
     assert page.count('class="checkpoint"') == 2 and page.count('class="bake"') == 2
     assert "checkpoint 1 of 2: baked 2." in page and "checkpoint (dashed) and its bake time (shaded)" in page
 

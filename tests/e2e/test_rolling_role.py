@@ -566,7 +566,7 @@ def test_failed_roll_rerun_on_a_machine_without_its_state_finishes_it(emulator, 
     again = run_playbook(emulator, play(tmp_path, rolling_reimage_state_path="", rolling_reimage_since=since),
                          tmp_path, inventory=inv, env={"HOME": str(second_home)})
     assert again.returncode == 0, again.output
-    assert sorted(reimaged(emulator).values()) == [2] * 6
+    assert sorted(reimaged(emulator).values()) == [2] * 6, (again.output, emulator.requests_made("POST"))
     relaunch = run_playbook(emulator, play(tmp_path, rolling_reimage_state_path="", rolling_reimage_since=since),
                             tmp_path, inventory=inv, env={"HOME": str(first_home)})
     assert relaunch.returncode == 0, relaunch.output
