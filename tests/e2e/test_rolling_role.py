@@ -392,6 +392,9 @@ def test_a_refused_roll_fails_every_host(emulator, tmp_path):
 
 
 def test_every_hosts_bad_variables_are_named_in_one_run_with_nothing_sent(emulator, tmp_path):
+    """Input errors come before any request, so "a missing instance" here is a host without its role_instance: an
+    instance absent from its deployment can only be found by reading the service, and the preflight then names it
+    together with every other problem the service shows (test_preflight_lists_every_problem)."""
     path = inventory(tmp_path, instances=("WebRole1_IN_0", "WebRole1_IN_1", "WebRole1_IN_2"))
     data = yaml.safe_load(path.read_text())
     hosts = data["all"]["hosts"]
