@@ -15,6 +15,8 @@ the two.
 
 from __future__ import annotations
 
+import contextlib
+import threading
 import time
 
 MIN_INTERVAL = 0.5
@@ -88,12 +90,33 @@ class Heartbeat:
         self.every = every
         self.clock = clock
         self.started = self.said = clock()
+        self._lock = threading.Lock()
 
     def beat(self, value):
-        now = self.clock()
-        if now - self.said >= self.every:
+        with self._lock:
+            now = self.clock()
+            if now - self.said < self.every:
+                return
             self.said = now
-            self.say(value, now - self.started)
+        self.say(value, now - self.started)
+
+    @contextlib.contextmanager
+    def during(self, value):
+        """Beat while the body runs (one request to a slow service may take up to its timeout), from a thread of
+        its own that looks every second."""
+        stop = threading.Event()
+
+        def keep_beating():
+            while not stop.wait(1.0):
+                self.beat(value)
+
+        beater = threading.Thread(target=keep_beating, daemon=True)
+        beater.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            beater.join()
 
     def sleep(self, sleep, seconds, value=None):
         """``sleep(seconds)`` in slices of at most ``every`` seconds, beating after each."""
@@ -125,7 +148,11 @@ def wait_until(probe, done, deadline, sleep=time.sleep, on_poll=None, schedule=N
                 sleep(wait)
             else:
                 heartbeat.sleep(sleep, wait, value)
-        value = probe()
+        if heartbeat is None:
+            value = probe()
+        else:
+            with heartbeat.during(value):
+                value = probe()
         polls += 1
         if on_poll:
             on_poll(value)

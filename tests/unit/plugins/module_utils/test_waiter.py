@@ -88,3 +88,14 @@ def test_a_heartbeat_speaks_between_polls_and_adds_none():
     times = [0.0] + [elapsed for elapsed, _value in said]
     assert len(said) >= 600 // SAY_EVERY - 1 and all(b - a <= SAY_EVERY for a, b in zip(times, times[1:])), times
     assert said[0][1] is None, "before the first poll there is no value yet"
+
+
+def test_a_heartbeat_speaks_while_one_slow_request_is_in_flight():
+    """One request to a slow service may take up to its timeout: the heartbeat speaks during it too."""
+    import time as real_time
+    from ansible_collections.azure_classic.cloud_services.plugins.module_utils._waiter import Heartbeat
+    said = []
+    heartbeat = Heartbeat(lambda value, elapsed: said.append((round(elapsed, 1), value)), every=0.5)
+    with heartbeat.during("BusyRole"):
+        real_time.sleep(2.2)
+    assert len(said) >= 2 and all(value == "BusyRole" for _elapsed, value in said), said
