@@ -573,7 +573,8 @@ def test_failed_roll_rerun_on_a_machine_without_its_state_finishes_it(emulator, 
     relaunch = run_playbook(emulator, play(tmp_path, rolling_reimage_state_path="", rolling_reimage_since=since),
                             tmp_path, inventory=inv, env={"HOME": str(first_home)})
     assert relaunch.returncode == 0, relaunch.output
-    assert sorted(reimaged(emulator).values()) == [2] * 6, "the relaunch found the new roll done"
+    assert sorted(reimaged(emulator).values()) == [2] * 6, ("the relaunch found the new roll done", relaunch.output,
+                                                            emulator.requests_made("POST"))
 
 
 def test_ansible_runner_events_name_the_failed_instance(emulator, tmp_path):
