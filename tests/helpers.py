@@ -174,6 +174,37 @@ def run_adhoc(emu, module, args, env=None, extra=(), timeout=300, wrapper=()):
     return proc.returncode, _parse_adhoc(proc.stdout), proc.stdout + proc.stderr
 
 
+def _children():
+    """{parent pid: [child pids]} of every process, from /proc."""
+    children = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % entry, encoding="utf-8") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(entry))
+    return children
+
+
+def kill_tree(pid):
+    """Kill ``pid`` and every process descending from it. Not only its process group: ansible-core's workers call
+    setsid(), so a killed ansible-playbook's worker would otherwise go on rolling, sending to the emulator during
+    later tests."""
+    children, found, todo = _children(), [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        todo.extend(children.get(current, ()))
+    for target in found:
+        try:
+            os.kill(target, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
 def run_whole(cmd, env, timeout):
     """Run ``cmd`` in a session of its own; past ``timeout`` every process of it is killed (ansible's forked workers
     too, which would otherwise go on sending to the emulator during later tests) and TimeoutExpired carries what
@@ -183,7 +214,7 @@ def run_whole(cmd, env, timeout):
     try:
         stdout, stderr = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
+        kill_tree(proc.pid)
         stdout, stderr = proc.communicate()
         raise subprocess.TimeoutExpired(cmd, timeout, output=(stdout or "")[-20000:], stderr=stderr) from None
     return subprocess.CompletedProcess(cmd, proc.returncode, stdout, stderr)

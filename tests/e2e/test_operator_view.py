@@ -10,7 +10,7 @@ import time
 import pytest
 import yaml
 
-from tests.helpers import HealthEndpoint, bin_path, run_adhoc, run_playbook
+from tests.helpers import HealthEndpoint, bin_path, kill_tree, run_adhoc, run_playbook
 from tests.e2e.test_rolling_role import inventory, play, reimaged, report_of, report_path_in
 
 ALL = ["%s_IN_%d" % (role, k) for role in ("WebRole1", "WorkerRole1") for k in range(3)]
@@ -31,7 +31,8 @@ def stream_playbook(emulator, tmp_path, role_vars, inv, timeout=300):
             if time.monotonic() - started > timeout:
                 raise AssertionError("ansible-playbook ran past %ss" % timeout)
     finally:
-        proc.kill() if proc.poll() is None else None
+        if proc.poll() is None:
+            kill_tree(proc.pid)  # its workers too: they run in sessions of their own
         proc.wait()
     return proc.returncode, lines
 

@@ -175,7 +175,8 @@ class Handler(BaseHTTPRequestHandler):
             headers.update(extra)
             answer = status, body, headers, request_id
         status, body, headers, logged_request_id = answer
-        emu.log_request(now, self.command, split.path, split.query, status, logged_request_id, dropped=fault.dropped)
+        emu.log_request(now, self.command, split.path, split.query, status, logged_request_id, dropped=fault.dropped,
+                        client="%s:%s" % tuple(self.client_address[:2]))
         fault.deliver(self, status, body, headers)
 
     def _check_auth(self, subscription):

@@ -287,9 +287,11 @@ class Emulator:
                 action(when)
 
     # -- events -----------------------------------------------------------------
-    def log_request(self, when, method, path, query, status, request_id, dropped=None):
+    def log_request(self, when, method, path, query, status, request_id, dropped=None, client=None):
         event = {"time": when, "kind": "request", "method": method, "path": path, "query": query,
                  "status": status, "request_id": request_id}
+        if client:
+            event["client"] = client  # the client's address and port: which connection sent it
         if dropped:
             event["dropped"] = dropped
         with self.lock:
